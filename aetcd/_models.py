@@ -1,0 +1,188 @@
+"""Public result types, converted once from protobuf at the boundary.
+
+No generated protobuf type reaches users: every RPC result passes through a `from_pb`
+function here. Results are frozen slotted dataclasses with etcd's field names in
+snake_case; absent optional messages are `None`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Union
+
+from ._proto import etcdserverpb as pb
+from ._proto import mvccpb
+
+__all__ = [
+    "CompactResponse",
+    "DeleteResponse",
+    "GetResponse",
+    "KeyValue",
+    "PutResponse",
+    "ResponseHeader",
+    "SortOrder",
+    "SortTarget",
+    "TxnResponse",
+    "delete_response",
+    "get_response",
+    "header",
+    "key_value",
+    "put_response",
+    "txn_response",
+]
+
+
+class SortOrder(enum.IntEnum):
+    """Order of `get` results (etcd's `RangeRequest.SortOrder`)."""
+
+    NONE = 0
+    ASCEND = 1
+    DESCEND = 2
+
+
+class SortTarget(enum.IntEnum):
+    """Field `get` results are sorted by (etcd's `RangeRequest.SortTarget`)."""
+
+    KEY = 0
+    VERSION = 1
+    CREATE = 2
+    MOD = 3
+    VALUE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHeader:
+    """Which member answered, in which cluster, at which store revision and raft term."""
+
+    cluster_id: int
+    member_id: int
+    revision: int
+    raft_term: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    """A key with its value and MVCC metadata.
+
+    `create_revision` and `mod_revision` are the store revisions of the key's creation
+    and last modification; `version` counts modifications since creation (a delete
+    resets it); `lease` is the attached lease id, 0 for none.
+    """
+
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class PutResponse:
+    """Result of `put`; `prev_kv` is set when requested with `prev_kv=True` and the key
+    existed."""
+
+    header: ResponseHeader
+    prev_kv: KeyValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetResponse:
+    """Result of `get`: the matching `kvs`, the total `count` in the range (ignoring
+    `limit`), and `more` when `limit` cut the result short.
+
+    Iterating a `GetResponse` yields its key-values; `len()` is the number returned.
+    """
+
+    header: ResponseHeader
+    kvs: tuple[KeyValue, ...]
+    count: int
+    more: bool
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.kvs)
+
+    def __len__(self) -> int:
+        return len(self.kvs)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResponse:
+    """Result of `delete`: how many keys were `deleted`, and their `prev_kvs` when
+    requested."""
+
+    header: ResponseHeader
+    deleted: int
+    prev_kvs: tuple[KeyValue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CompactResponse:
+    """Result of `compact`."""
+
+    header: ResponseHeader
+
+
+OpResponse = Union[PutResponse, GetResponse, DeleteResponse, "TxnResponse"]
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResponse:
+    """Result of `txn`: whether the comparisons `succeeded`, and one response per
+    operation of the branch that ran, in order."""
+
+    header: ResponseHeader
+    succeeded: bool
+    responses: tuple[OpResponse, ...]
+
+
+_EMPTY_HEADER = ResponseHeader(0, 0, 0, 0)
+
+
+def header(h: pb.ResponseHeader | None) -> ResponseHeader:
+    if h is None:
+        # Responses nested in a Txn carry no header of their own in etcd 3.4.
+        return _EMPTY_HEADER
+    return ResponseHeader(h.cluster_id, h.member_id, h.revision, h.raft_term)
+
+
+def key_value(kv: mvccpb.KeyValue) -> KeyValue:
+    return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
+
+
+def _maybe_kv(kv: mvccpb.KeyValue | None) -> KeyValue | None:
+    return None if kv is None else key_value(kv)
+
+
+def put_response(r: pb.PutResponse, outer: ResponseHeader | None = None) -> PutResponse:
+    return PutResponse(outer or header(r.header), _maybe_kv(r.prev_kv))
+
+
+def get_response(r: pb.RangeResponse, outer: ResponseHeader | None = None) -> GetResponse:
+    return GetResponse(outer or header(r.header), tuple(map(key_value, r.kvs)), r.count, r.more)
+
+
+def delete_response(
+    r: pb.DeleteRangeResponse, outer: ResponseHeader | None = None
+) -> DeleteResponse:
+    return DeleteResponse(outer or header(r.header), r.deleted, tuple(map(key_value, r.prev_kvs)))
+
+
+def txn_response(r: pb.TxnResponse, outer: ResponseHeader | None = None) -> TxnResponse:
+    h = outer or header(r.header)
+    return TxnResponse(h, r.succeeded, tuple(_op_response(op, h) for op in r.responses))
+
+
+def _op_response(op: pb.ResponseOp, h: ResponseHeader) -> OpResponse:
+    # Nested responses share the transaction's header: etcd 3.5 fills theirs with the
+    # same values and 3.4 leaves them empty, so using the outer one is consistent.
+    if op.response_range is not None:
+        return get_response(op.response_range, h)
+    if op.response_put is not None:
+        return put_response(op.response_put, h)
+    if op.response_delete_range is not None:
+        return delete_response(op.response_delete_range, h)
+    if op.response_txn is not None:
+        return txn_response(op.response_txn, h)
+    raise ValueError("etcd returned an empty ResponseOp")

@@ -1,0 +1,166 @@
+"""One endpoint: its grpclib channel, its health, and its cool-down after failures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from typing import Any
+
+import anyio
+from grpclib.client import Channel
+from grpclib.config import Configuration
+from grpclib.encoding.base import CodecBase
+from grpclib.protocol import H2Protocol
+
+from .._config import MIN_KEEPALIVE_TIME, ClientConfig
+from ._endpoints import Endpoint
+
+__all__ = ["Codec", "EndpointConnection"]
+
+
+class Codec(CodecBase):
+    """Messages are encoded before a call starts (to enforce the size limit without
+    opening a stream), so the codec passes encoded bytes through and only decodes."""
+
+    __content_subtype__ = "proto"
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        if isinstance(message, bytes):
+            return message
+        return bytes(message)
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        return message_type.parse(data)
+
+
+_CODEC = Codec()
+
+
+class EndpointConnection:
+    """A lazily connected grpclib channel to one endpoint, with failure bookkeeping.
+
+    The balancer reads `available_at` to skip endpoints that are cooling down after a
+    failure; the cool-down doubles with each consecutive failure (with jitter, so that
+    many clients do not probe a recovering member in lock-step) and resets on success.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        config: ClientConfig,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        server_name: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self._config = config
+        self._ssl = ssl_context
+        self._server_name = server_name
+        self._channel: Channel | None = None
+        self.failures = 0
+        self.available_at = 0.0
+        self.last_error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<EndpointConnection {self.endpoint.url} failures={self.failures}>"
+
+    @property
+    def channel(self) -> Channel:
+        # Created on first use, inside the running event loop: grpclib binds a channel
+        # to the loop current at construction, and users may create a Client in one
+        # loop-less place and use it in a fresh loop (pytest-asyncio does exactly that).
+        if self._channel is None:
+            self._channel = self._make_channel()
+        return self._channel
+
+    def _make_channel(self) -> Channel:
+        cfg = self._config
+        keepalive = cfg.keepalive_time
+        config = Configuration(
+            _keepalive_time=keepalive,
+            _keepalive_timeout=cfg.keepalive_timeout,
+            _keepalive_permit_without_calls=False,
+            # Never stop pinging a connection with calls in flight: a long-lived watch
+            # stream may carry no data for hours and must still notice a dead member.
+            _http2_max_pings_without_data=0,
+            _http2_min_sent_ping_interval_without_data=max(
+                MIN_KEEPALIVE_TIME, keepalive or MIN_KEEPALIVE_TIME
+            ),
+            ssl_target_name_override=self._server_name,
+        )
+        ep = self.endpoint
+        use_ssl = self._ssl if ep.secure else None
+        if ep.secure and use_ssl is None:
+            use_ssl = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+            use_ssl.set_alpn_protocols(["h2"])
+        if ep.path is not None:
+            return Channel(path=ep.path, ssl=use_ssl, codec=_CODEC, config=config)
+        return Channel(ep.host, ep.port, ssl=use_ssl, codec=_CODEC, config=config)
+
+    @property
+    def connected(self) -> bool:
+        return self._channel is not None and self._channel._connected
+
+    async def connect(self, timeout: float | None) -> H2Protocol:
+        """Open the HTTP/2 connection if needed. Raises `OSError`/`TimeoutError` when the
+        member cannot be reached; nothing has been sent to it in that case."""
+        channel = self.channel
+        if channel._connected:
+            return channel._protocol  # type: ignore[return-value]
+        with anyio.fail_after(timeout):
+            return await channel.__connect__()
+
+    def probe(self) -> None:
+        """Ask the peer for an HTTP/2 PING ack; close the connection if none arrives in
+        `probe_timeout`, which fails every call on it (so retryable calls move on).
+
+        The timer is grpclib's own keepalive timer, cancelled by any ping ack. Pings are
+        rate-limited like etcd's server expects: at most one per 5 s unless the server
+        has sent data since the last one (which resets its ping-strike counter).
+        """
+        channel = self._channel
+        if channel is None or not channel._connected:
+            return
+        conn = channel._protocol.connection  # type: ignore[union-attr]
+        if conn._close_by_ping_handler is not None:
+            return  # a ping is already waiting for its ack
+        now = time.monotonic()
+        last_ping = conn.last_ping_sent
+        if (
+            last_ping is not None
+            and now - last_ping < MIN_KEEPALIVE_TIME
+            and (conn.last_data_received or 0.0) <= last_ping
+        ):
+            return
+        conn._connection.ping(int(now * 1e6).to_bytes(8, "big"))
+        conn.flush()
+        conn.last_ping_sent = now
+        conn._close_by_ping_handler = asyncio.get_running_loop().call_later(
+            self._config.probe_timeout, conn.close
+        )
+
+    def mark_failed(self, exc: BaseException | None = None, *, close: bool = True) -> None:
+        """Record a failure and cool the endpoint down; drop its connection when the
+        connection itself failed (not when a healthy connection reported, say, no leader)."""
+        self.failures += 1
+        self.last_error = exc
+        base = min(
+            self._config.cooldown_initial * (2 ** min(self.failures - 1, 16)),
+            self._config.cooldown_max,
+        )
+        self.available_at = time.monotonic() + base * random.uniform(0.8, 1.2)
+        if close:
+            self.close()
+
+    def mark_ok(self) -> None:
+        if self.failures:
+            self.failures = 0
+            self.available_at = 0.0
+            self.last_error = None
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None

@@ -1,0 +1,314 @@
+"""Calls over the balancer: deadlines, safe retries, metadata and error mapping.
+
+Retry rules follow Go's clientv3 (`retry.go`, `retry_interceptor.go`):
+
+* a call that failed before its connection was established reached no server, so any
+  RPC is tried again on another endpoint;
+* an idempotent RPC (`Method.idempotent`) is also resent after UNAVAILABLE or a lost
+  connection, backing off after every round over a quorum of endpoints;
+* a mutation that may have reached a server is never resent: the caller gets
+  `UnavailableError` and decides (a Put applied twice gets a second revision);
+* a call rejected because its auth token expired is resent once after a single-flight
+  token refresh: the server refused it before applying it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
+from typing import Any, TypeVar
+
+import anyio
+import h2.exceptions
+from grpclib.client import Stream
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
+from grpclib.metadata import Deadline
+
+from .._config import ClientConfig
+from .._exceptions import (
+    AuthOldRevisionError,
+    ClientClosedError,
+    ConnectError,
+    DeadlineExceededError,
+    EtcdError,
+    InvalidAuthTokenError,
+    RequestTooLargeError,
+    UnavailableError,
+    UserEmptyError,
+    from_grpc_error,
+)
+from ._auth import TokenAuth
+from ._balancer import Balancer, NoEndpointReady
+from ._connection import EndpointConnection
+from ._endpoints import Endpoint
+from ._method import Method
+
+__all__ = ["CONNECTION_ERRORS", "Transport"]
+
+Req = TypeVar("Req")
+Rep = TypeVar("Rep")
+
+# What a broken or closed connection looks like from inside a grpclib call.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    StreamTerminatedError,
+    ConnectionError,
+    OSError,
+    ProtocolError,
+    h2.exceptions.ProtocolError,
+    h2.exceptions.StreamClosedError,
+    EOFError,
+)
+# grpclib enforces the deadline we give it by cancelling the task; our own anyio scope
+# must always fire first, so grpclib's copy of the deadline (the one sent to the server
+# as grpc-timeout) is this much later.
+_GRPCLIB_DEADLINE_SLACK = 0.25
+# Go's clientv3 gives up on a call after this many resends.
+_MAX_RETRIES = 100
+
+
+def _auth_retryable(err: EtcdError) -> bool:
+    # The errors for which etcd's Go client refreshes its token and resends: the server
+    # refused the request before applying it.
+    return isinstance(err, (InvalidAuthTokenError, AuthOldRevisionError, UserEmptyError))
+
+
+class Transport:
+    """Everything below the service modules: pick an endpoint, call, retry, map errors."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        config: ClientConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+        login: Callable[[Transport], Awaitable[str]] | None = None,
+    ) -> None:
+        self.config = config
+        self.balancer = Balancer(
+            endpoints, config, ssl_context=ssl_context, server_name=server_name
+        )
+        self._closed = False
+        self._static_metadata: tuple[tuple[str, str], ...] = (
+            (("hasleader", "true"),) if config.require_leader else ()
+        )
+        self.auth: TokenAuth | None = None
+        if login is not None:
+            self.auth = TokenAuth(lambda: login(self))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        self._closed = True
+        self.balancer.close()
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("the client is closed")
+
+    def encode(self, method: Method[Any, Any], request: Any) -> bytes:
+        data = bytes(request)
+        if len(data) > self.config.max_send_bytes:
+            raise RequestTooLargeError(
+                f"{method.name} request is {len(data)} bytes, over the client's limit of "
+                f"{self.config.max_send_bytes} bytes (max_send_bytes)"
+            )
+        return data
+
+    async def metadata(
+        self, method: Method[Any, Any], *, require_leader: bool | None = None
+    ) -> tuple[tuple[str, str], ...]:
+        """Metadata for one call: the auth token and `hasleader` (require_leader)."""
+        md = self._static_metadata
+        if require_leader is not None:
+            md = (("hasleader", "true"),) if require_leader else ()
+        if self.auth is not None and method.authenticated:
+            md = (*md, ("token", await self.auth.token()))
+        return md
+
+    def deadline_for(self, timeout: float | None) -> float | None:
+        return None if timeout is None else time.monotonic() + timeout
+
+    async def _backoff(self, attempt: int, deadline: float | None) -> None:
+        # Go's roundRobinQuorumBackoff: no wait inside a round over a quorum of
+        # endpoints, then the base wait with jitter.
+        if attempt % self.balancer.quorum:
+            return
+        wait = self.config.backoff_wait_between
+        wait *= 1 + self.config.backoff_jitter * (2 * random.random() - 1)
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline - time.monotonic()))
+        await anyio.sleep(wait)
+
+    def _out_of_time(
+        self, method: Method[Any, Any], connected: bool, last: BaseException | None
+    ) -> EtcdError:
+        if not connected:
+            endpoints = ", ".join(ep.url for ep in self.balancer.endpoints)
+            detail = f": {last}" if last is not None else ""
+            return ConnectError(f"{method.name}: no etcd endpoint reachable ({endpoints}){detail}")
+        return DeadlineExceededError(f"{method.name}: deadline exceeded")
+
+    async def connect(
+        self,
+        method: Method[Any, Any],
+        deadline: float | None,
+        *,
+        endpoint: Endpoint | None = None,
+        exclude: EndpointConnection | None = None,
+    ) -> EndpointConnection:
+        """An endpoint with an established connection, waiting until `deadline`.
+
+        Used by unary calls and to (re)open the long-lived watch and keep-alive streams.
+        With `endpoint`, only that endpoint is tried, once.
+        """
+        last: BaseException | None = None
+        while True:
+            self.check_open()
+            if endpoint is not None:
+                conn = self.balancer.connection_for(endpoint)
+            else:
+                try:
+                    conn = await self.balancer.acquire(deadline, exclude=exclude)
+                except NoEndpointReady:
+                    raise self._out_of_time(method, False, last) from last
+            timeout = self.config.connect_timeout
+            if deadline is not None:
+                timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
+            try:
+                await conn.connect(timeout)
+            except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+                conn.mark_failed(exc)
+                last = exc
+                exclude = conn
+                if endpoint is not None:
+                    raise ConnectError(
+                        f"{method.name}: cannot connect to {endpoint}: {exc}"
+                    ) from exc
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise self._out_of_time(method, False, last) from exc
+                continue
+            return conn
+
+    def open_stream(
+        self,
+        conn: EndpointConnection,
+        method: Method[Req, Rep],
+        metadata: tuple[tuple[str, str], ...],
+        *,
+        deadline: float | None = None,
+    ) -> Stream[Req, Rep]:
+        """A grpclib stream on `conn` (not yet entered) for the long-lived RPCs."""
+        return conn.channel.request(
+            method.path,
+            method.cardinality,
+            method.request_type,
+            method.reply_type,
+            metadata=metadata,
+            deadline=None if deadline is None else Deadline(_timestamp=deadline),
+        )
+
+    async def unary(
+        self,
+        method: Method[Req, Rep],
+        request: Req,
+        *,
+        timeout: float | None,
+        endpoint: Endpoint | None = None,
+    ) -> Rep:
+        """Call a unary RPC with the retry rules in the module docstring."""
+        self.check_open()
+        data = self.encode(method, request)
+        deadline = self.deadline_for(timeout)
+        attempt = 0
+        refreshed = False
+        exclude: EndpointConnection | None = None
+        while True:
+            conn = await self.connect(method, deadline, endpoint=endpoint, exclude=exclude)
+            token_md = await self.metadata(method)
+            try:
+                reply: Rep = await self._attempt(conn, method, data, deadline, token_md)
+            except GRPCError as exc:
+                err = from_grpc_error(exc)
+                if self.auth is not None and not refreshed and _auth_retryable(err):
+                    refreshed = True
+                    await self.auth.refresh(dict(token_md).get("token"))
+                    continue
+                if endpoint is None and (
+                    err.retry_elsewhere or (method.idempotent and exc.status is Status.UNAVAILABLE)
+                ):
+                    # The member answered but cannot serve (no leader, stopping, ...);
+                    # errors flagged retry_elsewhere were certainly not applied, so even
+                    # a mutation may go to another member.
+                    conn.mark_failed(err, close=False)
+                    attempt += 1
+                    if attempt < _MAX_RETRIES and not self._expired(deadline):
+                        exclude = conn
+                        await self._backoff(attempt, deadline)
+                        continue
+                raise err from exc
+            except CONNECTION_ERRORS as exc:
+                conn.mark_failed(exc)
+                if not method.idempotent or endpoint is not None:
+                    raise UnavailableError(
+                        f"{method.name}: connection to {conn.endpoint} lost during the call"
+                        + ("" if method.idempotent else "; the request may have been applied")
+                    ) from exc
+                attempt += 1
+                if attempt >= _MAX_RETRIES or self._expired(deadline):
+                    raise UnavailableError(
+                        f"{method.name}: connection to {conn.endpoint} lost during the call"
+                    ) from exc
+                exclude = conn
+                await self._backoff(attempt, deadline)
+                continue
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                raise DeadlineExceededError(
+                    f"{method.name}: deadline exceeded waiting for {conn.endpoint}"
+                ) from exc
+            conn.mark_ok()
+            return reply
+
+    @staticmethod
+    def _expired(deadline: float | None) -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    async def _attempt(
+        self,
+        conn: EndpointConnection,
+        method: Method[Req, Rep],
+        data: bytes,
+        deadline: float | None,
+        metadata: tuple[tuple[str, str], ...],
+    ) -> Rep:
+        grpc_deadline = None
+        scope: Any = nullcontext()
+        if deadline is not None:
+            grpc_deadline = Deadline(_timestamp=deadline + _GRPCLIB_DEADLINE_SLACK)
+            scope = anyio.fail_after(max(deadline - time.monotonic(), 0.0))
+        # A call without an answer after probe_after checks its connection is alive.
+        probe = asyncio.get_running_loop().call_later(self.config.probe_after, conn.probe)
+        try:
+            with scope:
+                async with conn.channel.request(
+                    method.path,
+                    method.cardinality,
+                    method.request_type,
+                    method.reply_type,
+                    metadata=metadata,
+                    deadline=grpc_deadline,
+                ) as stream:
+                    await stream.send_message(data, end=True)  # type: ignore[arg-type]
+                    reply = await stream.recv_message()
+        finally:
+            probe.cancel()
+        if reply is None:
+            raise StreamTerminatedError("no reply message")
+        return reply
