@@ -254,6 +254,11 @@ class Transport:
                         await self._backoff(attempt, deadline)
                         continue
                 raise err from exc
+            # Before CONNECTION_ERRORS: TimeoutError is an OSError subclass.
+            except (TimeoutError, asyncio.TimeoutError) as exc:
+                raise DeadlineExceededError(
+                    f"{method.name}: deadline exceeded waiting for {conn.endpoint}"
+                ) from exc
             except CONNECTION_ERRORS as exc:
                 conn.mark_failed(exc)
                 if not method.idempotent or endpoint is not None:
@@ -269,10 +274,6 @@ class Transport:
                 exclude = conn
                 await self._backoff(attempt, deadline)
                 continue
-            except (TimeoutError, asyncio.TimeoutError) as exc:
-                raise DeadlineExceededError(
-                    f"{method.name}: deadline exceeded waiting for {conn.endpoint}"
-                ) from exc
             conn.mark_ok()
             return reply
 
