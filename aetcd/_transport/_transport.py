@@ -152,7 +152,7 @@ class Transport:
     ) -> EtcdError:
         if not connected:
             endpoints = ", ".join(ep.url for ep in self.balancer.endpoints)
-            detail = f": {last}" if last is not None else ""
+            detail = f": {last!r}" if last is not None else ""
             return ConnectError(f"{method.name}: no etcd endpoint reachable ({endpoints}){detail}")
         return DeadlineExceededError(f"{method.name}: deadline exceeded")
 
@@ -180,17 +180,26 @@ class Transport:
                 except NoEndpointReady:
                     raise self._out_of_time(method, False, last) from last
             timeout = self.config.connect_timeout
+            cut_by_deadline = False
             if deadline is not None:
-                timeout = min(timeout, max(deadline - time.monotonic(), 0.0))
+                remaining = max(deadline - time.monotonic(), 0.0)
+                if remaining < timeout:
+                    timeout, cut_by_deadline = remaining, True
             try:
                 await conn.connect(timeout)
-            except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            except (OSError, asyncio.TimeoutError) as exc:  # TimeoutError is an OSError
+                if cut_by_deadline and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+                    # The caller's deadline ended the attempt, not the endpoint: it
+                    # must not be cooled down for someone else's short timeout.
+                    raise DeadlineExceededError(
+                        f"{method.name}: deadline exceeded while connecting to {conn.endpoint}"
+                    ) from exc
                 conn.mark_failed(exc)
                 last = exc
                 exclude = conn
                 if endpoint is not None:
                     raise ConnectError(
-                        f"{method.name}: cannot connect to {endpoint}: {exc}"
+                        f"{method.name}: cannot connect to {endpoint}: {exc!r}"
                     ) from exc
                 if deadline is not None and time.monotonic() >= deadline:
                     raise self._out_of_time(method, False, last) from exc

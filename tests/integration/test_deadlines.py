@@ -35,3 +35,15 @@ async def test_unreachable_endpoint_is_connect_error_at_the_deadline() -> None:
         with pytest.raises(aetcd.ConnectError):
             await client.get("k")
         assert time.monotonic() - start >= 0.4
+
+
+async def test_a_short_deadline_while_connecting_does_not_blame_the_endpoint(
+    etcd_server: EtcdServer,
+) -> None:
+    # The first call of a new client has to connect; a deadline too short for that is
+    # the caller's deadline, and the healthy endpoint must stay in rotation.
+    async with aetcd.Client(etcd_server.client_url) as client:
+        with pytest.raises(aetcd.DeadlineExceededError):
+            await client.get("k", timeout=1e-4)
+        await client.get("k", timeout=2)
+        assert all(c.failures == 0 for c in client._transport.balancer.connections)
