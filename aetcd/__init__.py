@@ -88,6 +88,14 @@ from ._exceptions import (
     WrongDowngradeVersionFormatError,
 )
 from ._kv import Scan
+from ._lease import (
+    Lease,
+    LeaseGrantResponse,
+    LeaseKeepAliveResponse,
+    LeaseKeeper,
+    LeaseRevokeResponse,
+    LeaseTimeToLiveResponse,
+)
 from ._models import (
     CompactResponse,
     DeleteResponse,
@@ -144,12 +152,18 @@ __all__ = [
     "KeyValue",
     "LeaderChangedError",
     "LearnerNotReadyError",
+    "Lease",
     "LeaseError",
     "LeaseExistsError",
     "LeaseExpiredError",
+    "LeaseGrantResponse",
+    "LeaseKeepAliveResponse",
+    "LeaseKeeper",
     "LeaseNotFoundError",
     "LeaseProvidedError",
+    "LeaseRevokeResponse",
     "LeaseTTLTooLargeError",
+    "LeaseTimeToLiveResponse",
     "LockTimeoutError",
     "MemberBadURLsError",
     "MemberExistError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import sys
 from collections.abc import Sequence
@@ -12,12 +13,23 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import _rpcs as rpc
+from ._auth import AuthMixin
+from ._cluster import ClusterMixin
 from ._config import ClientConfig, TLSConfig
-from ._exceptions import ArgumentTypeError, ClientClosedError
+from ._exceptions import (
+    ArgumentTypeError,
+    AuthNotEnabledError,
+    ClientClosedError,
+    UsageError,
+)
+from ._health import HealthMixin
 from ._kv import KVMixin
+from ._lease import LeaseMixin
+from ._maintenance import MaintenanceMixin
 from ._proto import etcdserverpb as pb
 from ._transport import Transport, parse_endpoints
 from ._txn import TxnMixin
+from ._watch import WatchMixin
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -27,11 +39,16 @@ __all__ = ["Client"]
 
 async def _login(transport: Transport) -> str:
     config = transport.config
-    reply = await transport.unary(
-        rpc.AUTHENTICATE,
-        pb.AuthenticateRequest(name=config.username or "", password=config.password or ""),
-        timeout=config.timeout,
-    )
+    try:
+        reply = await transport.unary(
+            rpc.AUTHENTICATE,
+            pb.AuthenticateRequest(name=config.username or "", password=config.password or ""),
+            timeout=config.timeout,
+        )
+    except AuthNotEnabledError:
+        # As Go's client: with auth disabled, work without a token; the first refusal
+        # after auth is enabled (user name empty) logs in again.
+        return ""
     return reply.token
 
 
@@ -42,7 +59,16 @@ def _unwrap_group(exc: BaseException) -> BaseException:
     return exc
 
 
-class Client(KVMixin, TxnMixin):
+class Client(
+    KVMixin,
+    TxnMixin,
+    LeaseMixin,
+    WatchMixin,
+    ClusterMixin,
+    MaintenanceMixin,
+    AuthMixin,
+    HealthMixin,
+):
     """An etcd v3 client.
 
         async with aetcd.Client("http://127.0.0.1:2379") as client:
@@ -56,6 +82,9 @@ class Client(KVMixin, TxnMixin):
     `timeout=`. With `username`/`password` the client logs in and refreshes its token
     by itself. `tls` takes an `ssl.SSLContext` or a `TLSConfig`. `require_leader` makes
     members without a leader refuse calls (so they fail over) instead of blocking.
+    `auto_sync_interval` refreshes the endpoints from the cluster's member list every
+    so many seconds; the option `health_check_interval` (see `ClientConfig`) takes
+    members that are unresponsive or have no leader out of rotation until they recover.
 
     The client owns a task group for its background services (watches, keep-alives,
     endpoint sync); leave the `async with` block or call `close()` to stop them.
@@ -108,6 +137,7 @@ class Client(KVMixin, TxnMixin):
             login=_login if username is not None else None,
         )
         self._task_group: TaskGroup | None = None
+        self._runner: asyncio.Task[None] | None = None
         self._entered = False
         self._services = {}
 
@@ -138,40 +168,55 @@ class Client(KVMixin, TxnMixin):
     async def __aenter__(self) -> Client:
         self._transport.check_open()
         if self._entered:
-            raise RuntimeError("a Client can be entered only once")
+            raise UsageError("a Client can be entered only once")
         self._entered = True
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._task_group = tg
+        # The task group lives in a task of its own rather than in the caller's: then
+        # `__aexit__` may run in another task than `__aenter__`, which pytest-asyncio
+        # does with async fixtures, and frameworks do with startup/shutdown hooks.
+        ready = anyio.Event()
+        self._runner = asyncio.get_running_loop().create_task(
+            self._run_services(ready), name=f"aetcd-client-{id(self):x}"
+        )
+        await ready.wait()
         return self
+
+    async def _run_services(self, ready: anyio.Event) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                ready.set()
+                await anyio.sleep_forever()
+        finally:
+            self._task_group = None
+            ready.set()
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        tg = self._task_group
+    ) -> None:
         await self.close()
-        if tg is None:
-            return None
-        self._task_group = None
-        try:
-            return await tg.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            inner = _unwrap_group(group)
-            if inner is group:
-                raise
-            raise inner from None
 
     async def close(self) -> None:
         """Stop background services and close every connection. Idempotent; calls made
-        afterwards raise `ClientClosedError`."""
-        if self._transport.closed:
+        afterwards raise `ClientClosedError`.
+
+        Waits (shielded from cancellation, so cleanup always completes) until every
+        background task has finished.
+        """
+        if not self._transport.closed:
+            self._transport.close()
+            for service in list(self._services.values()):
+                service.close()
+            self._services.clear()
+            if self._task_group is not None:
+                self._task_group.cancel_scope.cancel()
+        runner, self._runner = self._runner, None
+        if runner is None or runner is asyncio.current_task():
             return
-        self._transport.close()
-        for service in list(self._services.values()):
-            service.close()
-        self._services.clear()
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait([runner])
+        if not runner.cancelled() and runner.exception() is not None:
+            # A background service crashed: say so rather than lose it.
+            raise _unwrap_group(runner.exception())  # type: ignore[arg-type]

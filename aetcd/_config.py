@@ -81,6 +81,11 @@ class ClientConfig:
     connect_timeout: float = 5.0
     require_leader: bool = False
     auto_sync_interval: float | None = None
+    # Endpoint health (`_health.py`): every health_check_interval seconds each endpoint
+    # is asked for its status (waiting up to health_check_timeout); members that do
+    # not answer or follow no leader leave the rotation until they are healthy again.
+    health_check_interval: float | None = None
+    health_check_timeout: float = 2.0
     username: str | None = None
     password: str | None = None
     # HTTP/2 keepalive: ping a connection that has calls in flight after this much
@@ -106,6 +111,8 @@ class ClientConfig:
         _check_positive("timeout", self.timeout, allow_none=True)
         _check_positive("connect_timeout", self.connect_timeout)
         _check_positive("auto_sync_interval", self.auto_sync_interval, allow_none=True)
+        _check_positive("health_check_interval", self.health_check_interval, allow_none=True)
+        _check_positive("health_check_timeout", self.health_check_timeout)
         _check_positive("keepalive_time", self.keepalive_time, allow_none=True)
         _check_positive("keepalive_timeout", self.keepalive_timeout)
         _check_positive("probe_after", self.probe_after)
@@ -117,6 +124,12 @@ class ClientConfig:
             raise ArgumentValueError(
                 f"keepalive_time: etcd closes connections that ping more often than every "
                 f"{MIN_KEEPALIVE_TIME:g} s; got {self.keepalive_time!r}"
+            )
+        if isinstance(self.backoff_jitter, bool) or not isinstance(
+            self.backoff_jitter, (int, float)
+        ):
+            raise ArgumentTypeError(
+                f"backoff_jitter: expected a number, got {self.backoff_jitter!r}"
             )
         if not 0 <= self.backoff_jitter <= 1:
             raise ArgumentValueError(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ._exceptions import ArgumentTypeError, ArgumentValueError, EmptyKeyError
 
 __all__ = [
     "ALL_KEYS",
     "Bytesish",
+    "LeaseId",
     "check_bool",
     "check_int",
     "check_revision",
@@ -18,6 +19,15 @@ __all__ = [
 ]
 
 Bytesish = str | bytes
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+LeaseId = int | _HasId
+"""A lease id, or anything with an int `id` (a `Lease`, a `LeaseGrantResponse`, ...)."""
 # etcd's "from this key to the end of the keyspace" range_end, and the key that
 # together with it means "every key".
 ALL_KEYS = b"\x00"

@@ -12,7 +12,7 @@ from . import _rpcs as rpc
 from ._base import ServiceBase
 from ._config import DEFAULT, TimeoutArg
 from ._exceptions import ArgumentValueError
-from ._keys import check_bool, check_int, check_revision, resolve_range, to_bytes
+from ._keys import LeaseId, check_bool, check_int, check_revision, resolve_range, to_bytes
 from ._models import (
     CompactResponse,
     DeleteResponse,
@@ -21,10 +21,7 @@ from ._models import (
     PutResponse,
     SortOrder,
     SortTarget,
-    delete_response,
-    get_response,
     header,
-    put_response,
 )
 from ._proto import etcdserverpb as pb
 
@@ -83,7 +80,9 @@ def range_request(
     return pb.RangeRequest(
         key=k,
         range_end=end,
-        limit=0 if limit is None else check_int("limit", limit, minimum=0),
+        # None means no limit; 0 would mean the same on the wire, so it is refused
+        # rather than being a second, magic spelling of "unlimited".
+        limit=0 if limit is None else check_int("limit", limit, minimum=1),
         revision=check_revision("revision", revision),
         sort_order=pb.RangeRequestSortOrder(order),
         sort_target=pb.RangeRequestSortTarget(target),
@@ -146,7 +145,7 @@ class KVMixin(ServiceBase):
         key: str | bytes,
         value: str | bytes,
         *,
-        lease: int | None = None,
+        lease: LeaseId | None = None,
         prev_kv: bool = False,
         ignore_value: bool = False,
         ignore_lease: bool = False,
@@ -167,7 +166,7 @@ class KVMixin(ServiceBase):
             ignore_value=ignore_value,
             ignore_lease=ignore_lease,
         )
-        return put_response(await self._call(rpc.PUT, request, timeout))
+        return await self._call(rpc.PUT, request, timeout)
 
     async def get(
         self,
@@ -215,7 +214,7 @@ class KVMixin(ServiceBase):
             min_create_revision=min_create_revision,
             max_create_revision=max_create_revision,
         )
-        return get_response(await self._call(rpc.RANGE, request, timeout))
+        return await self._call(rpc.RANGE, request, timeout)
 
     async def delete(
         self,
@@ -232,7 +231,7 @@ class KVMixin(ServiceBase):
         request = delete_request(
             key, range_end=range_end, prefix=prefix, from_key=from_key, prev_kv=prev_kv
         )
-        return delete_response(await self._call(rpc.DELETE_RANGE, request, timeout))
+        return await self._call(rpc.DELETE_RANGE, request, timeout)
 
     async def compact(
         self, revision: int, *, physical: bool = False, timeout: TimeoutArg = DEFAULT
@@ -305,7 +304,7 @@ class Scan:
 
     async def _fetch(self) -> None:
         req = self._request
-        reply = get_response(await self._kv._call(rpc.RANGE, req, self._timeout))
+        reply = await self._kv._call(rpc.RANGE, req, self._timeout)
         self._page = list(reply.kvs)
         self._pos = 0
         if not reply.more or not reply.kvs:

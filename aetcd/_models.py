@@ -8,6 +8,7 @@ snake_case; absent optional messages are `None`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
 
@@ -15,6 +16,7 @@ from ._proto import etcdserverpb as pb
 from ._proto import mvccpb
 
 __all__ = [
+    "OpResponse",
     "CompactResponse",
     "DeleteResponse",
     "GetResponse",
@@ -24,12 +26,8 @@ __all__ = [
     "SortOrder",
     "SortTarget",
     "TxnResponse",
-    "delete_response",
-    "get_response",
     "header",
     "key_value",
-    "put_response",
-    "txn_response",
 ]
 
 
@@ -100,7 +98,7 @@ class GetResponse:
     count: int
     more: bool
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[KeyValue]:
         return iter(self.kvs)
 
     def __len__(self) -> int:
@@ -149,40 +147,3 @@ def header(h: pb.ResponseHeader | None) -> ResponseHeader:
 
 def key_value(kv: mvccpb.KeyValue) -> KeyValue:
     return KeyValue(kv.key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease)
-
-
-def _maybe_kv(kv: mvccpb.KeyValue | None) -> KeyValue | None:
-    return None if kv is None else key_value(kv)
-
-
-def put_response(r: pb.PutResponse, outer: ResponseHeader | None = None) -> PutResponse:
-    return PutResponse(outer or header(r.header), _maybe_kv(r.prev_kv))
-
-
-def get_response(r: pb.RangeResponse, outer: ResponseHeader | None = None) -> GetResponse:
-    return GetResponse(outer or header(r.header), tuple(map(key_value, r.kvs)), r.count, r.more)
-
-
-def delete_response(
-    r: pb.DeleteRangeResponse, outer: ResponseHeader | None = None
-) -> DeleteResponse:
-    return DeleteResponse(outer or header(r.header), r.deleted, tuple(map(key_value, r.prev_kvs)))
-
-
-def txn_response(r: pb.TxnResponse, outer: ResponseHeader | None = None) -> TxnResponse:
-    h = outer or header(r.header)
-    return TxnResponse(h, r.succeeded, tuple(_op_response(op, h) for op in r.responses))
-
-
-def _op_response(op: pb.ResponseOp, h: ResponseHeader) -> OpResponse:
-    # Nested responses share the transaction's header: etcd 3.5 fills theirs with the
-    # same values and 3.4 leaves them empty, so using the outer one is consistent.
-    if op.response_range is not None:
-        return get_response(op.response_range, h)
-    if op.response_put is not None:
-        return put_response(op.response_put, h)
-    if op.response_delete_range is not None:
-        return delete_response(op.response_delete_range, h)
-    if op.response_txn is not None:
-        return txn_response(op.response_txn, h)
-    raise ValueError("etcd returned an empty ResponseOp")

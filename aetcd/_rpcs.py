@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from grpclib.const import Cardinality
 
+from . import _codec
 from ._proto import etcdserverpb as pb
 from ._proto import v3electionpb as epb
 from ._proto import v3lockpb as lpb
-from ._transport import Method
+from ._transport import Decoder, Method
 
 __all__ = [
     "ALARM",
@@ -74,12 +75,18 @@ _ELECTION = "/v3electionpb.Election/"
 
 # KV: only Range is idempotent. A Txn containing only reads would be too, but Go
 # treats every Txn as a mutation and so do we.
-RANGE = Method(_KV + "Range", pb.RangeRequest, pb.RangeResponse, idempotent=True)
-PUT = Method(_KV + "Put", pb.PutRequest, pb.PutResponse, idempotent=False)
-DELETE_RANGE = Method(
-    _KV + "DeleteRange", pb.DeleteRangeRequest, pb.DeleteRangeResponse, idempotent=False
+# The KV replies are decoded straight into public results (aetcd._codec).
+RANGE = Method(
+    _KV + "Range", pb.RangeRequest, Decoder(_codec.decode_range_response), idempotent=True
 )
-TXN = Method(_KV + "Txn", pb.TxnRequest, pb.TxnResponse, idempotent=False)
+PUT = Method(_KV + "Put", pb.PutRequest, Decoder(_codec.decode_put_response), idempotent=False)
+DELETE_RANGE = Method(
+    _KV + "DeleteRange",
+    pb.DeleteRangeRequest,
+    Decoder(_codec.decode_delete_response),
+    idempotent=False,
+)
+TXN = Method(_KV + "Txn", pb.TxnRequest, Decoder(_codec.decode_txn_response), idempotent=False)
 COMPACT = Method(_KV + "Compact", pb.CompactionRequest, pb.CompactionResponse, idempotent=False)
 
 WATCH = Method(

@@ -7,18 +7,22 @@ Op.put("k", "v")                   Op.txn(compare=[...], success=[...])
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+import betterproto2
 
 from . import _rpcs as rpc
 from ._base import ServiceBase
 from ._config import DEFAULT, TimeoutArg
-from ._exceptions import ArgumentTypeError
+from ._exceptions import ArgumentTypeError, EtcdError
 from ._keys import check_int, resolve_range, to_bytes
 from ._kv import delete_request, put_request, range_request
-from ._models import TxnResponse, txn_response
+from ._models import TxnResponse
 from ._proto import etcdserverpb as pb
+
+T = TypeVar("T")
 
 __all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "TxnMixin", "txn_request"]
 
@@ -41,6 +45,13 @@ class CompareResult(enum.IntEnum):
     LESS = 2
     NOT_EQUAL = 3
 
+
+_OP_NAMES = {
+    "request_range": "get",
+    "request_put": "put",
+    "request_delete_range": "delete",
+    "request_txn": "txn",
+}
 
 _OPERAND_FIELD = {
     CompareTarget.VERSION: "version",
@@ -103,7 +114,7 @@ class Compare:
         """Compare the id of the lease attached to the key (0 for none)."""
         return _Operand(CompareTarget.LEASE, key, range_end, prefix)
 
-    def to_pb(self) -> pb.Compare:
+    def _to_pb(self) -> pb.Compare:
         msg = pb.Compare(
             result=pb.CompareCompareResult(int(self.result)),
             target=pb.CompareCompareTarget(int(self.target)),
@@ -146,29 +157,36 @@ class _Operand:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Op:
     """One operation of a transaction branch: `Op.get`, `Op.put`, `Op.delete`, `Op.txn`.
 
     The builders take the same options as the client methods of the same name.
     """
 
-    request: pb.RequestOp
+    # Private: users build Ops with the classmethods; the wire message never leaks.
+    _request: pb.RequestOp
+
+    def __repr__(self) -> str:
+        kind, body = betterproto2.which_one_of(self._request, "request")
+        key = getattr(body, "key", None)
+        return f"Op.{_OP_NAMES.get(kind, kind)}({key!r})"
 
     @classmethod
     def get(cls, key: str | bytes, **options: Any) -> Op:
         """A range read; options as for `Client.get`."""
-        return cls(pb.RequestOp(request_range=range_request(key, **options)))
+        return cls(pb.RequestOp(request_range=_build("get", range_request, key, **options)))
 
     @classmethod
     def put(cls, key: str | bytes, value: str | bytes, **options: Any) -> Op:
         """A put; options as for `Client.put`."""
-        return cls(pb.RequestOp(request_put=put_request(key, value, **options)))
+        return cls(pb.RequestOp(request_put=_build("put", put_request, key, value, **options)))
 
     @classmethod
     def delete(cls, key: str | bytes, **options: Any) -> Op:
         """A delete; options as for `Client.delete`."""
-        return cls(pb.RequestOp(request_delete_range=delete_request(key, **options)))
+        request = _build("delete", delete_request, key, **options)
+        return cls(pb.RequestOp(request_delete_range=request))
 
     @classmethod
     def txn(
@@ -181,6 +199,16 @@ class Op:
         return cls(pb.RequestOp(request_txn=txn_request(compare, success, failure)))
 
 
+def _build(name: str, builder: Callable[..., T], *args: Any, **options: Any) -> T:
+    try:
+        return builder(*args, **options)
+    except TypeError as exc:
+        # An unknown option is misuse, reported like every other bad argument.
+        if isinstance(exc, EtcdError) or "unexpected keyword argument" not in str(exc):
+            raise
+        raise ArgumentTypeError(f"Op.{name}: {exc}") from None
+
+
 def _ops(name: str, ops: Iterable[Op]) -> list[pb.RequestOp]:
     if isinstance(ops, (str, bytes, Op)):
         raise ArgumentTypeError(f"{name}: expected a sequence of Op")
@@ -188,7 +216,7 @@ def _ops(name: str, ops: Iterable[Op]) -> list[pb.RequestOp]:
     for op in ops:
         if not isinstance(op, Op):
             raise ArgumentTypeError(f"{name}: expected Op items, got {type(op).__name__}")
-        result.append(op.request)
+        result.append(op._request)
     return result
 
 
@@ -204,7 +232,7 @@ def txn_request(
                 "compare: expected Compare items (e.g. Compare.value(k) == v), "
                 f"got {type(c).__name__}"
             )
-        compares.append(c.to_pb())
+        compares.append(c._to_pb())
     return pb.TxnRequest(
         compare=compares, success=_ops("success", success), failure=_ops("failure", failure)
     )
@@ -224,4 +252,4 @@ class TxnMixin(ServiceBase):
         """Run `success` if every condition in `compare` holds, else `failure`, atomically
         at one revision. A transaction is never resent once it may have reached a server."""
         request = txn_request(compare, success, failure)
-        return txn_response(await self._call(rpc.TXN, request, timeout))
+        return await self._call(rpc.TXN, request, timeout)

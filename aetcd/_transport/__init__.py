@@ -3,12 +3,13 @@
 from ._balancer import Balancer
 from ._connection import EndpointConnection
 from ._endpoints import Endpoint, parse_endpoint, parse_endpoints
-from ._method import Method
+from ._method import Decoder, Method
 from ._transport import CONNECTION_ERRORS, Transport
 
 __all__ = [
     "CONNECTION_ERRORS",
     "Balancer",
+    "Decoder",
     "Endpoint",
     "EndpointConnection",
     "Method",

@@ -33,9 +33,13 @@ class TokenAuth:
         return await self.refresh(None)
 
     async def refresh(self, stale: str | None) -> str:
-        """Log in again unless another task already replaced `stale`."""
+        """Log in again unless another task already replaced `stale`.
+
+        The token is "" while etcd has auth disabled (no token is sent then), so a
+        missing token (`None`) counts as that one.
+        """
         async with self._lock:
-            if self._token is not None and self._token != stale:
+            if self._token is not None and self._token != (stale or ""):
                 return self._token
             self._token = await self._login()
             return self._token

@@ -71,7 +71,7 @@ class Balancer:
         new = [current.pop(ep, None) or self._new(ep) for ep in endpoints]
         for stale in current.values():
             if stale is not None:
-                stale.close()
+                stale.shut_down()
         self._conns = new
         self._next %= len(new)
 
@@ -89,9 +89,12 @@ class Balancer:
         """The next endpoint in turn that is not cooling down, or `None`.
 
         `exclude` skips the endpoint that just failed when another one is available.
+        Endpoints the health checker marked unhealthy (up but without a leader) are
+        used only when no healthy one is available: never a deadlock.
         """
         now = time.monotonic()
         n = len(self._conns)
+        unhealthy: EndpointConnection | None = None
         fallback: EndpointConnection | None = None
         for i in range(n):
             conn = self._conns[(self._next + i) % n]
@@ -100,8 +103,15 @@ class Balancer:
             if conn is exclude and n > 1:
                 fallback = conn
                 continue
+            if not conn.healthy:
+                if unhealthy is None:
+                    unhealthy = conn
+                continue
             self._next = (self._next + i + 1) % n
             return conn
+        if unhealthy is not None:
+            self._next = (self._conns.index(unhealthy) + 1) % n
+            return unhealthy
         return fallback
 
     async def acquire(
@@ -120,5 +130,5 @@ class Balancer:
 
     def close(self) -> None:
         for conn in (*self._conns, *self._extra.values()):
-            conn.close()
+            conn.shut_down()
         self._extra.clear()

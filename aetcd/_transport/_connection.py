@@ -14,7 +14,9 @@ from grpclib.config import Configuration
 from grpclib.encoding.base import CodecBase
 from grpclib.protocol import H2Protocol
 
+from .. import _wire
 from .._config import MIN_KEEPALIVE_TIME, ClientConfig
+from .._exceptions import ClientClosedError
 from ._endpoints import Endpoint
 
 __all__ = ["Codec", "EndpointConnection"]
@@ -29,7 +31,7 @@ class Codec(CodecBase):
     def encode(self, message: Any, message_type: Any) -> bytes:
         if isinstance(message, bytes):
             return message
-        return bytes(message)
+        return _wire.encode(message)
 
     def decode(self, data: bytes, message_type: Any) -> Any:
         return message_type.parse(data)
@@ -59,9 +61,13 @@ class EndpointConnection:
         self._ssl = ssl_context
         self._server_name = server_name
         self._channel: Channel | None = None
+        self._shut_down = False
         self.failures = 0
         self.available_at = 0.0
         self.last_error: BaseException | None = None
+        # Set by the endpoint health checker (`_health.py`): False takes the endpoint
+        # out of rotation (the balancer uses it only when no healthy one is left).
+        self.healthy = True
 
     def __repr__(self) -> str:
         return f"<EndpointConnection {self.endpoint.url} failures={self.failures}>"
@@ -72,6 +78,8 @@ class EndpointConnection:
         # to the loop current at construction, and users may create a Client in one
         # loop-less place and use it in a fresh loop (pytest-asyncio does exactly that).
         if self._channel is None:
+            if self._shut_down:
+                raise ClientClosedError("the client is closed")
             self._channel = self._make_channel()
         return self._channel
 
@@ -110,7 +118,14 @@ class EndpointConnection:
         if channel._connected:
             return channel._protocol  # type: ignore[return-value]
         with anyio.fail_after(timeout):
-            return await channel.__connect__()
+            protocol = await channel.__connect__()
+        if self._channel is not channel:
+            # Closed (failure elsewhere, or client closing) while we were connecting:
+            # grpclib's close() could not close a connection that did not exist yet,
+            # so this one is ours to close, and nothing may be sent on it.
+            channel.close()
+            raise ConnectionResetError(f"connection to {self.endpoint} closed while connecting")
+        return protocol
 
     def probe(self) -> None:
         """Ask the peer for an HTTP/2 PING ack; close the connection if none arrives in
@@ -161,6 +176,12 @@ class EndpointConnection:
             self.last_error = None
 
     def close(self) -> None:
+        """Drop the current connection; the next call reconnects."""
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+    def shut_down(self) -> None:
+        """Close for good: the client is closing and must not reconnect."""
+        self._shut_down = True
+        self.close()

@@ -86,6 +86,8 @@ def parse_endpoint(value: str, *, secure: bool = False) -> Endpoint:
         raise ArgumentValueError(f"endpoints: unexpected path or query in {value!r}")
     with contextlib.suppress(ValueError):  # normalise IP literals; names stay as written
         host = str(ipaddress.ip_address(host))
+    if port == 0:
+        raise ArgumentValueError(f"endpoints: port 0 is not a valid port in {value!r}")
     return Endpoint(scheme=scheme, host=host, port=port or DEFAULT_PORT)  # type: ignore[arg-type]
 
 

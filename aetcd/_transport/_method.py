@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from grpclib.const import Cardinality
 
-__all__ = ["Method"]
+__all__ = ["Decoder", "Method"]
 
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
+
+
+class Decoder(Generic[Rep]):
+    """Stands where grpclib expects a reply message class: grpclib's codec calls
+    `reply_type.parse(data)`, so a hot-path decoder can build the public result straight
+    from the wire bytes (see `aetcd._codec`)."""
+
+    __slots__ = ("parse",)
+
+    def __init__(self, parse: Callable[[bytes], Rep]) -> None:
+        self.parse = parse
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -25,7 +37,7 @@ class Method(Generic[Req, Rep]):
 
     path: str
     request_type: type[Req]
-    reply_type: type[Rep]
+    reply_type: type[Rep] | Decoder[Rep]
     idempotent: bool
     cardinality: Cardinality = Cardinality.UNARY_UNARY
     authenticated: bool = True

@@ -20,7 +20,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import h2.exceptions
@@ -29,6 +29,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.metadata import Deadline
 
+from .. import _wire
 from .._config import ClientConfig
 from .._exceptions import (
     AuthOldRevisionError,
@@ -48,7 +49,7 @@ from ._connection import EndpointConnection
 from ._endpoints import Endpoint
 from ._method import Method
 
-__all__ = ["CONNECTION_ERRORS", "Transport"]
+__all__ = ["CONNECTION_ERRORS", "Transport", "describe_connect_error"]
 
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
@@ -75,6 +76,33 @@ def _auth_retryable(err: EtcdError) -> bool:
     # The errors for which etcd's Go client refreshes its token and resends: the server
     # refused the request before applying it.
     return isinstance(err, (InvalidAuthTokenError, AuthOldRevisionError, UserEmptyError))
+
+
+def _tls_problem(exc: ssl.SSLError) -> str:
+    """What went wrong in a TLS handshake, in words that point at the fix."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the server's certificate was rejected ({exc.verify_message}); check the CA "
+            "(TLSConfig.ca_file) and the name checked against the certificate "
+            "(TLSConfig.server_name)"
+        )
+    reason = str(exc.reason or exc)
+    if "ALERT" in reason.upper():
+        # e.g. SSLV3_ALERT_BAD_CERTIFICATE, TLSV13_ALERT_CERTIFICATE_REQUIRED
+        return (
+            f"the server refused the handshake ({reason}); it may require a client "
+            "certificate (TLSConfig.cert_file/key_file) issued by a CA it trusts"
+        )
+    if "WRONG_VERSION_NUMBER" in reason.upper():
+        return f"the server does not speak TLS on this port ({reason}); use http://"
+    return f"{reason} ({exc})"
+
+
+def describe_connect_error(endpoint: Endpoint, exc: BaseException) -> str:
+    """`exc` (raised while connecting to `endpoint`) for a `ConnectError` message."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake with {endpoint} failed: {_tls_problem(exc)}"
+    return f"cannot connect to {endpoint}: {exc!r}"
 
 
 class Transport:
@@ -114,7 +142,7 @@ class Transport:
             raise ClientClosedError("the client is closed")
 
     def encode(self, method: Method[Any, Any], request: Any) -> bytes:
-        data = bytes(request)
+        data = request if isinstance(request, bytes) else _wire.encode(request)
         if len(data) > self.config.max_send_bytes:
             raise RequestTooLargeError(
                 f"{method.name} request is {len(data)} bytes, over the client's limit of "
@@ -130,8 +158,33 @@ class Transport:
         if require_leader is not None:
             md = (("hasleader", "true"),) if require_leader else ()
         if self.auth is not None and method.authenticated:
-            md = (*md, ("token", await self.auth.token()))
+            token = await self.auth.token()
+            # "" when etcd had auth disabled at login: send no token at all (as Go
+            # does); once auth is enabled, the first refusal logs in again.
+            if token:
+                md = (*md, ("token", token))
         return md
+
+    @staticmethod
+    def token_refused(err: BaseException) -> bool:
+        """Whether `err` means "log in again and retry": the server refused the request
+        for its token (invalid or expired token, old auth revision, no user name)
+        before applying it."""
+        return isinstance(err, EtcdError) and _auth_retryable(err)
+
+    async def refresh_token(self, metadata: Sequence[tuple[str, str]]) -> bool:
+        """Log in again after a call or stream opened with `metadata` was refused for
+        its token (see `token_refused`), so that the next `metadata()` carries a fresh
+        one. Single-flight: when another task already replaced that token, nothing is
+        sent. Returns False when the client has no credentials (nothing to refresh).
+
+        Long-lived streams (watch, keep-alive) call this before reopening after such
+        a refusal. Raises what logging in raises (e.g. `AuthenticationFailedError`).
+        """
+        if self.auth is None:
+            return False
+        await self.auth.refresh(dict(metadata).get("token"))
+        return True
 
     def deadline_for(self, timeout: float | None) -> float | None:
         return None if timeout is None else time.monotonic() + timeout
@@ -199,7 +252,15 @@ class Transport:
                 exclude = conn
                 if endpoint is not None:
                     raise ConnectError(
-                        f"{method.name}: cannot connect to {endpoint}: {exc!r}"
+                        f"{method.name}: {describe_connect_error(endpoint, exc)}"
+                    ) from exc
+                if isinstance(exc, ssl.SSLError) and all(
+                    isinstance(c.last_error, ssl.SSLError) for c in self.balancer.connections
+                ):
+                    # Every endpoint refused TLS: a configuration problem that waiting
+                    # for the deadline would not fix.
+                    raise ConnectError(
+                        f"{method.name}: {describe_connect_error(conn.endpoint, exc)}"
                     ) from exc
                 if deadline is not None and time.monotonic() >= deadline:
                     raise self._out_of_time(method, False, last) from exc
@@ -219,7 +280,7 @@ class Transport:
             method.path,
             method.cardinality,
             method.request_type,
-            method.reply_type,
+            cast(Any, method.reply_type),  # a message class or a Decoder: both have .parse
             metadata=metadata,
             deadline=None if deadline is None else Deadline(_timestamp=deadline),
         )
@@ -311,7 +372,7 @@ class Transport:
                     method.path,
                     method.cardinality,
                     method.request_type,
-                    method.reply_type,
+                    cast(Any, method.reply_type),
                     metadata=metadata,
                     deadline=grpc_deadline,
                 ) as stream:
@@ -321,4 +382,4 @@ class Transport:
             probe.cancel()
         if reply is None:
             raise StreamTerminatedError("no reply message")
-        return reply
+        return cast(Rep, reply)

@@ -1,0 +1,71 @@
+"""Draw the chart of a bench results file (runs in .bench/venv-tools, with matplotlib).
+
+    .bench/venv-tools/bin/python bench/chart.py bench/results/latest.json out.png
+
+Three panels, one group of bars per case, one bar per client: throughput (ops/s or
+events/s), client CPU per operation, and throughput as a ratio to the best peer.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"aetcd": "#d62728", "aetcd-pypi": "#1f77b4", "etcd3aio": "#2ca02c", "grpc.aio": "#7f7f7f"}
+
+
+def main(src: str, dst: str) -> None:
+    results = json.loads(Path(src).read_text())
+    rows = results["rows"]
+    labels: list[str] = []
+    clients: list[str] = []
+    for r in rows:
+        label = r["case"] + (f"\n@{r['in_flight']}" if r["in_flight"] else "")
+        if label not in labels:
+            labels.append(label)
+        if r["client"] not in clients:
+            clients.append(r["client"])
+    value = {(r["case"] + (f"\n@{r['in_flight']}" if r["in_flight"] else ""), r["client"]): r for r in rows}
+
+    fig, axes = plt.subplots(3, 1, figsize=(max(12, len(labels) * 0.9), 13), sharex=True)
+    width = 0.8 / max(1, len(clients))
+    panels = [
+        ("ops_per_s", "ops/s (events/s for watch)", True),
+        ("client_cpu_us_per_op", "client CPU µs per op", False),
+        ("ratio_to_best_peer", "throughput ÷ best peer", False),
+    ]
+    for ax, (key, title, log) in zip(axes, panels):
+        for j, client in enumerate(clients):
+            xs, ys = [], []
+            for i, label in enumerate(labels):
+                r = value.get((label, client))
+                if r and r.get(key):
+                    xs.append(i + (j - (len(clients) - 1) / 2) * width)
+                    ys.append(r[key])
+            ax.bar(xs, ys, width, label=client, color=COLORS.get(client))
+        ax.set_ylabel(title)
+        if log:
+            ax.set_yscale("log")
+        if key == "ratio_to_best_peer":
+            ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(ncol=len(clients), loc="upper right", fontsize=9)
+    axes[-1].set_xticks(range(len(labels)))
+    axes[-1].set_xticklabels(labels, rotation=0, fontsize=8)
+    s = results["settings"]
+    fig.suptitle(
+        f"aetcd bench {results['created'][:16]}: etcd single member, fsync on, key {s['key_size']} B, "
+        f"value {s['value_size']} B, median of {s['repeat']}, {results['machine']['cpus']} CPUs"
+    )
+    fig.tight_layout()
+    fig.savefig(dst, dpi=90)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
