@@ -6,7 +6,7 @@ import asyncio
 import random
 import ssl
 import time
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from grpclib.client import Channel, Handler
@@ -77,7 +77,7 @@ class _CoalescingTransport:
 
 class _H2Protocol(H2Protocol):
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(_CoalescingTransport(transport))
+        super().connection_made(cast(asyncio.Transport, _CoalescingTransport(transport)))
 
 
 class _Channel(Channel):
