@@ -108,6 +108,7 @@ from ._models import (
     TxnResponse,
 )
 from ._txn import Compare, CompareResult, CompareTarget, Op
+from ._watch import Event, EventType, Watch, WatchEvents, WatchFilter, WatchResponse
 
 __version__ = "0.1.0.dev0"
 
@@ -140,6 +141,8 @@ __all__ = [
     "DuplicateKeyError",
     "EmptyKeyError",
     "EtcdError",
+    "Event",
+    "EventType",
     "FutureRevisionError",
     "GetResponse",
     "InvalidAuthMgmtError",
@@ -213,7 +216,11 @@ __all__ = [
     "UserEmptyError",
     "UserNotFoundError",
     "ValueProvidedError",
+    "Watch",
     "WatchCanceledError",
+    "WatchEvents",
+    "WatchFilter",
+    "WatchResponse",
     "WrongDowngradeVersionFormatError",
 ]
 

@@ -27,19 +27,22 @@ Design:
 
 * One background task per client (the multiplexer, in the client's task group) owns
   the stream. It is opened lazily with ``hasleader`` metadata, so a member cut off
-  from its leader ends the stream ("no leader") and the multiplexer moves to another
-  member instead of waiting on a member that cannot see new writes. It is closed a
-  moment after the last watch ends. Dead members are noticed by HTTP/2 keepalive
-  pings, and a create that stays unanswered probes its connection at once.
+  from its leader ends the stream (etcd 3.4/3.5 reset it a few election timeouts
+  after losing the leader) and the multiplexer moves to another member instead of
+  waiting on one that cannot see new writes. It is closed a second after the last
+  watch ends. Dead members are noticed by HTTP/2 keepalive pings, and a create or
+  progress request left unanswered for ``probe_after`` probes its connection with a
+  PING at once.
 * Creates are sent one at a time and matched to their ``created`` responses in order
   (etcd answers creates in order); the client also chooses each watch id, which etcd
   >= 3.4 honours, so that a refused create never clobbers another watch's id.
   Responses for watch ids the multiplexer does not know are answered with a cancel.
 * Progress notifications requested with `Watch.request_progress` (watch id -1) go to
-  every watch on the stream. Before etcd 3.4.24/3.5.8 such a notification can
-  overtake events still queued in the server (etcd issue 15220), so it never moves a
-  watch's resume point; per-watch notifications (``progress_notify=True``) are
-  ordered with the events and do.
+  every watch on the stream. In etcd releases without the fix of etcd issue 15220
+  (3.4.23 and 3.5.1 among them) such a notification can overtake events still queued
+  in the server, so it never moves a watch's resume point; per-watch notifications
+  (``progress_notify=True``) are queued with the events (and sent only for watches
+  that are caught up), so they do.
 
 Slow consumers: each watch buffers the responses its consumer has not read yet. When
 the buffer exceeds a bound (`BUFFER_LIMIT_EVENTS` events or `BUFFER_LIMIT_BYTES`

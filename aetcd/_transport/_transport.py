@@ -330,7 +330,10 @@ class Transport:
                     f"{method.name}: deadline exceeded waiting for {conn.endpoint}"
                 ) from exc
             except CONNECTION_ERRORS as exc:
-                conn.mark_failed(exc)
+                # A stream reset by the server (RST_STREAM) leaves the connection and
+                # its other calls intact; only a dead connection is dropped.
+                reset_only = isinstance(exc, StreamTerminatedError) and conn.connected
+                conn.mark_failed(exc, close=not reset_only)
                 if not method.idempotent or endpoint is not None:
                     raise UnavailableError(
                         f"{method.name}: connection to {conn.endpoint} lost during the call"

@@ -236,16 +236,7 @@ async def test_cancelled_while_entering_leaves_client_consistent(
 async def test_client_close_ends_iteration_with_client_closed_error(
     etcd_server: EtcdServer, prefix: str
 ) -> None:
-    client = aetcd.Client(etcd_server.endpoint)
-    ready = anyio.Event()
     errors: list[BaseException] = []
-
-    async def host() -> None:
-        # `close()` cancels the client's task group, so the `async with` block runs in
-        # its own task, as in an application whose client outlives single requests.
-        async with client:
-            ready.set()
-            await anyio.sleep_forever()
 
     async def consume(watch: aetcd.Watch) -> None:
         try:
@@ -254,20 +245,20 @@ async def test_client_close_ends_iteration_with_client_closed_error(
         except aetcd.ClientClosedError as exc:
             errors.append(exc)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(host)
-        await ready.wait()
+    async with aetcd.Client(etcd_server.endpoint) as client:
         watch = await client.watch(prefix + "k")
         await client.put(prefix + "k", "v")
-        tg.start_soon(consume, watch)
-        await anyio.sleep(0.1)
-        await client.close()
-    assert len(errors) == 1
-    assert watch.closed
-    with pytest.raises(aetcd.ClientClosedError):
-        client.watch(prefix + "k")
-    with pytest.raises(aetcd.ClientClosedError):
-        await watch.request_progress()
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume, watch)
+                await anyio.sleep(0.1)
+                await client.close()
+        assert len(errors) == 1
+        assert watch.closed
+        with pytest.raises(aetcd.ClientClosedError):
+            client.watch(prefix + "k")
+        with pytest.raises(aetcd.ClientClosedError):
+            await watch.request_progress()
 
 
 async def test_watch_after_close(etcd_server: EtcdServer) -> None:
