@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 from ._config import DEFAULT, TimeoutArg
 from ._transport import Endpoint, Method, Transport
 
-__all__ = ["BackgroundService", "ServiceBase"]
+__all__ = ["BackgroundService", "Handle", "ServiceBase"]
 
+H = TypeVar("H", bound="Handle")
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 
@@ -47,3 +50,31 @@ class ServiceBase:
             timeout=transport.config.resolve_timeout(timeout),
             endpoint=endpoint,
         )
+
+
+class Handle:
+    """A handle that is both awaitable and an async context manager (like asyncpg's
+    `pool.acquire()`): `h = await client.x(...)` starts it and the caller closes it;
+    `async with client.x(...) as h:` closes it on exit. Subclasses implement `_start`
+    (idempotent, returns self) and `close`.
+    """
+
+    async def _start(self: H) -> H:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def __await__(self: H) -> Generator[Any, None, H]:
+        return self._start().__await__()
+
+    async def __aenter__(self: H) -> H:
+        return await self._start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -40,9 +40,8 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -51,7 +50,7 @@ from grpclib.client import Stream
 from grpclib.exceptions import GRPCError
 
 from . import _rpcs as rpc
-from ._base import ServiceBase
+from ._base import Handle, ServiceBase
 from ._config import DEFAULT, TimeoutArg
 from ._exceptions import (
     ArgumentTypeError,
@@ -719,7 +718,7 @@ class _KeepAliveManager:
 # --------------------------------------------------------------------------- handles
 
 
-class _Holder:
+class _Holder(Handle):
     """What `Lease` and `LeaseKeeper` share: a registration in the keep-alive manager,
     loss reporting, and iteration over refreshes."""
 
@@ -882,20 +881,6 @@ class Lease(_Holder):
     def expired(self) -> bool:
         return self._revoked or super().expired
 
-    def __await__(self) -> Generator[Any, None, Lease]:
-        return self._start().__await__()
-
-    async def __aenter__(self) -> Lease:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def _start(self) -> Lease:
         if self._closed:
             raise ClientClosedError("this lease handle is closed")
@@ -1047,20 +1032,6 @@ class LeaseKeeper(_Holder):
     def ttl(self) -> int | None:
         """The TTL in seconds of the last refresh (None before the first reply)."""
         return None if self._entry is None else self._entry.ttl
-
-    def __await__(self) -> Generator[Any, None, LeaseKeeper]:
-        return self._start().__await__()
-
-    async def __aenter__(self) -> LeaseKeeper:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _start(self) -> LeaseKeeper:
         if self._closed:

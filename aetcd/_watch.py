@@ -63,9 +63,8 @@ import random
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -75,7 +74,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from . import _rpcs as rpc
-from ._base import ServiceBase
+from ._base import Handle, ServiceBase
 from ._config import DEFAULT, TimeoutArg
 from ._exceptions import (
     ArgumentTypeError,
@@ -924,7 +923,7 @@ class WatchMultiplexer:
 # --------------------------------------------------------------------------- handles
 
 
-class Watch:
+class Watch(Handle):
     """A watch on a key or range: an async context manager and an async iterator of
     `WatchResponse`.
 
@@ -986,26 +985,14 @@ class Watch:
             raise state.error
         return self
 
-    def __await__(self) -> Generator[Any, None, Watch]:
-        return self._start().__await__()
-
-    async def __aenter__(self) -> Watch:
-        return await self._start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.cancel()
-
     async def cancel(self) -> None:
         """Cancel the watch on the server; iteration then stops. Idempotent."""
         if self._mux is not None and self._state is not None and not self._state.closed:
             self._mux.remove(self._state)
 
-    close = cancel
+    async def close(self) -> None:
+        """Same as `cancel()`."""
+        await self.cancel()
 
     def _started(self) -> tuple[WatchMultiplexer, _WatchState]:
         if self._mux is None or self._state is None:
