@@ -52,5 +52,11 @@ test-etcd34: install
 	@command -v /usr/bin/etcd >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq etcd-server etcd-client >/dev/null)
 	ETCD_BINARY=/usr/bin/etcd ETCDCTL_BINARY=/usr/bin/etcdctl $(PY) -m pytest -q tests/integration tests/cluster
 
+# Benchmarks aetcd against peer clients (never part of `make test`): the peers' venvs are
+# created under .bench/ on first use; BENCH_ARGS="--quick" for a short run. See docs/performance.md.
+bench: install
+	PYTHON=$(PYTHON) bash bench/setup.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

@@ -4,6 +4,9 @@ async with aetcd.Client("http://127.0.0.1:2379") as client:
     await client.put("greeting", "hello")
 """
 
+# Public subpackages, importable after a plain `import aetcd`.
+from . import concurrency as concurrency
+from . import naming as naming
 from ._client import Client
 from ._config import DEFAULT, ClientConfig, TLSConfig
 from ._exceptions import (
@@ -25,6 +28,7 @@ from ._exceptions import (
     DowngradeError,
     DowngradeInProcessError,
     DuplicateKeyError,
+    ElectionNotLeaderError,
     EmptyKeyError,
     EtcdError,
     FutureRevisionError,
@@ -107,8 +111,10 @@ from ._models import (
     SortTarget,
     TxnResponse,
 )
+from ._namespace import Namespace, NamespaceWatch
 from ._txn import Compare, CompareResult, CompareTarget, Op
 from ._watch import Event, EventType, Watch, WatchEvents, WatchFilter, WatchResponse
+from .concurrency import STM, Election, ElectionObserver, Isolation, Lock, Session
 
 __version__ = "0.1.0.dev0"
 
@@ -139,6 +145,9 @@ __all__ = [
     "DowngradeError",
     "DowngradeInProcessError",
     "DuplicateKeyError",
+    "Election",
+    "ElectionNotLeaderError",
+    "ElectionObserver",
     "EmptyKeyError",
     "EtcdError",
     "Event",
@@ -150,6 +159,7 @@ __all__ = [
     "InvalidClientAPIVersionError",
     "InvalidDowngradeTargetVersionError",
     "InvalidSortOptionError",
+    "Isolation",
     "KVError",
     "KeyNotFoundError",
     "KeyValue",
@@ -167,12 +177,15 @@ __all__ = [
     "LeaseRevokeResponse",
     "LeaseTTLTooLargeError",
     "LeaseTimeToLiveResponse",
+    "Lock",
     "LockTimeoutError",
     "MemberBadURLsError",
     "MemberExistError",
     "MemberNotEnoughStartedError",
     "MemberNotFoundError",
     "MemberNotLearnerError",
+    "Namespace",
+    "NamespaceWatch",
     "NoInflightDowngradeError",
     "NoLeaderError",
     "NoSpaceError",
@@ -195,10 +208,12 @@ __all__ = [
     "RoleNotGrantedError",
     "RootRoleNotExistError",
     "RootUserNotExistError",
+    "STM",
     "Scan",
     "ServerError",
     "ServerTimeoutError",
     "ServerUnavailableError",
+    "Session",
     "SortOrder",
     "SortTarget",
     "StoppedError",

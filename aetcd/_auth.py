@@ -197,7 +197,8 @@ class AuthMixin(ServiceBase):
         return await self._auth_change(rpc.AUTH_DISABLE, pb.AuthDisableRequest(), timeout)
 
     async def auth_status(self, *, timeout: TimeoutArg = DEFAULT) -> AuthStatusResponse:
-        """Whether authentication is enabled, and the auth store's revision."""
+        """Whether authentication is enabled, and the auth store's revision (etcd >=
+        3.5; etcd 3.4 has no such RPC and raises `UnimplementedError`)."""
         reply = await self._call(rpc.AUTH_STATUS, pb.AuthStatusRequest(), timeout)
         return AuthStatusResponse(header(reply.header), reply.enabled, reply.auth_revision)
 

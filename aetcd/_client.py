@@ -30,6 +30,7 @@ from ._proto import etcdserverpb as pb
 from ._transport import Transport, parse_endpoints
 from ._txn import TxnMixin
 from ._watch import WatchMixin
+from .concurrency._mixin import RecipesMixin
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -60,6 +61,7 @@ def _unwrap_group(exc: BaseException) -> BaseException:
 
 
 class Client(
+    RecipesMixin,
     KVMixin,
     TxnMixin,
     LeaseMixin,
@@ -80,7 +82,8 @@ class Client(
     down, and wait up to their deadline for one to be reachable. `timeout` is the
     default per-call deadline in seconds (`None` for none); every call also takes
     `timeout=`. With `username`/`password` the client logs in and refreshes its token
-    by itself. `tls` takes an `ssl.SSLContext` or a `TLSConfig`. `require_leader` makes
+    by itself. `tls` takes a `TLSConfig` or an `ssl.SSLContext` (whose ALPN protocols
+    are set to `h2`, as gRPC requires). `require_leader` makes
     members without a leader refuse calls (so they fail over) instead of blocking.
     `auto_sync_interval` refreshes the endpoints from the cluster's member list every
     so many seconds; the option `health_check_interval` (see `ClientConfig`) takes
@@ -122,6 +125,9 @@ class Client(
             ssl_context = None
         elif isinstance(tls, ssl.SSLContext):
             ssl_context = tls
+            # gRPC needs HTTP/2, which TLS servers agree to through ALPN; without "h2"
+            # etcd answers HTTP/1.1 and every call fails (Go's gRPC adds it too).
+            ssl_context.set_alpn_protocols(["h2"])
         elif isinstance(tls, TLSConfig):
             ssl_context = tls.ssl_context()
             server_name = tls.server_name
@@ -184,6 +190,7 @@ class Client(
         try:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
+                self._start_endpoint_services(tg)  # auto-sync, health checks (if configured)
                 ready.set()
                 await anyio.sleep_forever()
         finally:

@@ -35,6 +35,7 @@ from ._config import DEFAULT, TimeoutArg
 from ._exceptions import (
     ArgumentTypeError,
     ArgumentValueError,
+    ConnectError,
     DeadlineExceededError,
     EtcdError,
     NoLeaderError,
@@ -47,6 +48,7 @@ from ._keys import check_revision
 from ._models import ResponseHeader, header
 from ._proto import etcdserverpb as pb
 from ._transport import CONNECTION_ERRORS, Endpoint, EndpointConnection, Transport, parse_endpoint
+from ._transport._transport import describe_connect_error
 
 __all__ = [
     "Alarm",
@@ -351,8 +353,13 @@ class Snapshot:
                     f"Snapshot: no answer from {conn.endpoint} in time"
                 ) from exc
             except CONNECTION_ERRORS as exc:
-                conn.mark_failed(exc)
+                tls_error = conn.tls_error
+                conn.mark_failed(tls_error or exc)
                 await self._release(exc)
+                if tls_error is not None:
+                    raise ConnectError(
+                        f"Snapshot: {describe_connect_error(conn.endpoint, tls_error)}"
+                    ) from exc
                 if deadline is not None and time.monotonic() >= deadline:
                     raise UnavailableError(
                         f"Snapshot: connection to {conn.endpoint} lost while opening"

@@ -15,8 +15,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
+SHORT = {
+    "range-serializable": "range\nserializable",
+    "lease-keepalive": "lease\nkeep-alive",
+    "watch-live": "watch\nlive",
+    "watch-replay": "watch\nreplay",
+    "range": "range\nlinearizable",
+}
 COLORS = {"aetcd": "#d62728", "aetcd-pypi": "#1f77b4", "etcd3aio": "#2ca02c", "grpc.aio": "#7f7f7f"}
 
 
@@ -25,22 +32,26 @@ def main(src: str, dst: str) -> None:
     rows = results["rows"]
     labels: list[str] = []
     clients: list[str] = []
+
+    def label_of(r: dict) -> str:
+        return SHORT.get(r["case"], r["case"]) + (f"\n@{r['in_flight']}" if r["in_flight"] else "")
+
     for r in rows:
-        label = r["case"] + (f"\n@{r['in_flight']}" if r["in_flight"] else "")
+        label = label_of(r)
         if label not in labels:
             labels.append(label)
         if r["client"] not in clients:
             clients.append(r["client"])
-    value = {(r["case"] + (f"\n@{r['in_flight']}" if r["in_flight"] else ""), r["client"]): r for r in rows}
+    value = {(label_of(r), r["client"]): r for r in rows}
 
-    fig, axes = plt.subplots(3, 1, figsize=(max(12, len(labels) * 0.9), 13), sharex=True)
+    fig, axes = plt.subplots(3, 1, figsize=(max(12, len(labels) * 0.95), 13), sharex=True)
     width = 0.8 / max(1, len(clients))
     panels = [
         ("ops_per_s", "ops/s (events/s for watch)", True),
         ("client_cpu_us_per_op", "client CPU µs per op", False),
         ("ratio_to_best_peer", "throughput ÷ best peer", False),
     ]
-    for ax, (key, title, log) in zip(axes, panels):
+    for ax, (key, title, log) in zip(axes, panels, strict=True):
         for j, client in enumerate(clients):
             xs, ys = [], []
             for i, label in enumerate(labels):
@@ -54,16 +65,20 @@ def main(src: str, dst: str) -> None:
             ax.set_yscale("log")
         if key == "ratio_to_best_peer":
             ax.axhline(1.0, color="black", linewidth=0.8)
+            top = max([r[key] for r in rows if r.get(key)] + [1.0])
+            ax.set_ylim(0, top * 1.1)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(ncol=len(clients), loc="upper right", fontsize=9)
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, ncol=len(clients), loc="upper center", bbox_to_anchor=(0.5, 0.965))
     axes[-1].set_xticks(range(len(labels)))
     axes[-1].set_xticklabels(labels, rotation=0, fontsize=8)
     s = results["settings"]
     fig.suptitle(
-        f"aetcd bench {results['created'][:16]}: etcd single member, fsync on, key {s['key_size']} B, "
+        f"aetcd bench {results['created'][:16]}: etcd single member, fsync on, "
+        f"key {s['key_size']} B, "
         f"value {s['value_size']} B, median of {s['repeat']}, {results['machine']['cpus']} CPUs"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(dst, dpi=90)
 
 

@@ -56,14 +56,24 @@ def client_specs() -> list[ClientSpec]:
     venv = lambda name: DOT_BENCH / f"venv-{name}" / "bin" / "python"  # noqa: E731
     return [
         ClientSpec(OURS, Path(sys.executable), WORKERS / "worker_aetcd.py", None),
-        ClientSpec("aetcd-pypi", venv("aetcd-pypi"), WORKERS / "worker_aetcd_pypi.py", "aetcd-pypi"),
+        ClientSpec(
+            "aetcd-pypi", venv("aetcd-pypi"), WORKERS / "worker_aetcd_pypi.py", "aetcd-pypi"
+        ),
         ClientSpec("etcd3aio", venv("etcd3aio"), WORKERS / "worker_etcd3aio.py", "etcd3aio"),
         ClientSpec("grpc.aio", venv("grpcio"), WORKERS / "worker_grpcaio.py", "grpcio"),
     ]
 
 
 # Case name -> (description, in-flight levels it runs at, count kind)
-ALL_CASES = ["put", "range", "range-serializable", "txn", "watch-live", "watch-replay", "lease-keepalive"]
+ALL_CASES = [
+    "put",
+    "range",
+    "range-serializable",
+    "txn",
+    "watch-live",
+    "watch-replay",
+    "lease-keepalive",
+]
 DESCRIPTIONS = {
     "put": "put (8 B key, 256 B value)",
     "range": "range, linearizable (single key)",
@@ -76,7 +86,11 @@ DESCRIPTIONS = {
 
 
 def stubs_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
+    }
     env["BENCH_STUBS"] = str(DOT_BENCH / "stubs")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
@@ -115,14 +129,16 @@ class Worker:
             self.info = hello.get("hello", {})
 
     def read(self) -> dict[str, Any] | None:
-        assert self.proc and self.proc.stdout
+        assert self.proc
+        assert self.proc.stdout
         line = self.proc.stdout.readline()
         if not line:
             return None
         return json.loads(line)
 
     def send(self, msg: dict[str, Any]) -> None:
-        assert self.proc and self.proc.stdin
+        assert self.proc
+        assert self.proc.stdin
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
 
@@ -150,21 +166,67 @@ class Cell:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a short smoke run (small counts, 1 repeat)")
-    ap.add_argument("--count", type=int, help="requests per put/range case at 64/256 in flight (default 20000; quick 1000)")
-    ap.add_argument("--count-txn", type=int, help="requests per txn case at 64/256 in flight (default: --count / 2)")
-    ap.add_argument("--count-lease", type=int, help="keep-alives per lease case at 64/256 in flight (default: --count / 4)")
-    ap.add_argument("--count-serial", type=int, help="requests per case at 1 in flight (default 2000; quick 300)")
-    ap.add_argument("--watch-events", type=int, help="events per watch case (default 20000; quick 1000)")
-    ap.add_argument("--max-seconds", type=float, default=30.0, help="stop issuing requests after this long in one timed run (default 30)")
-    ap.add_argument("--repeat", type=int, help="repeats of each case; the median is reported (default 3; quick 1)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="a short smoke run (small counts, 1 repeat)"
+    )
+    ap.add_argument(
+        "--count",
+        type=int,
+        help="requests per put/range case at 64/256 in flight (default 20000; quick 1000)",
+    )
+    ap.add_argument(
+        "--count-txn",
+        type=int,
+        help="requests per txn case at 64/256 in flight (default: --count / 2)",
+    )
+    ap.add_argument(
+        "--count-lease",
+        type=int,
+        help="keep-alives per lease case at 64/256 in flight (default: --count / 4)",
+    )
+    ap.add_argument(
+        "--count-serial",
+        type=int,
+        help="requests per case at 1 in flight (default 2000; quick 300)",
+    )
+    ap.add_argument(
+        "--watch-events", type=int, help="events per watch case (default 20000; quick 1000)"
+    )
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=30.0,
+        help="stop issuing requests after this long in one timed run (default 30)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        help="repeats of each case; the median is reported (default 3; quick 1)",
+    )
     ap.add_argument("--in-flight", default="1,64,256", help="requests in flight (default 1,64,256)")
-    ap.add_argument("--cases", default=",".join(ALL_CASES), help=f"comma-separated subset of {','.join(ALL_CASES)}")
-    ap.add_argument("--clients", default="all", help="comma-separated subset of aetcd,aetcd-pypi,etcd3aio,grpc.aio")
-    ap.add_argument("--json", type=Path, default=BENCH / "results" / "latest.json", help="results file (default bench/results/latest.json)")
+    ap.add_argument(
+        "--cases",
+        default=",".join(ALL_CASES),
+        help=f"comma-separated subset of {','.join(ALL_CASES)}",
+    )
+    ap.add_argument(
+        "--clients",
+        default="all",
+        help="comma-separated subset of aetcd,aetcd-pypi,etcd3aio,grpc.aio",
+    )
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=BENCH / "results" / "latest.json",
+        help="results file (default bench/results/latest.json)",
+    )
     ap.add_argument("--png", type=Path, help="chart file (default: the --json path with .png)")
-    ap.add_argument("--note", default="", help="free text stored with the results (machine, load, ...)")
+    ap.add_argument(
+        "--note", default="", help="free text stored with the results (machine, load, ...)"
+    )
     args = ap.parse_args(argv)
     quick = args.quick
     args.count = args.count or (1000 if quick else 20000)
@@ -218,9 +280,20 @@ class Bench:
                 raise
 
     def writer(self, n: int, conc: int) -> subprocess.Popen[str]:
-        params = {"endpoint": self.endpoint, "prefix": PREFIX, "n": n, "conc": conc, "value_size": VALUE_SIZE}
+        params = {
+            "endpoint": self.endpoint,
+            "prefix": PREFIX,
+            "n": n,
+            "conc": conc,
+            "value_size": VALUE_SIZE,
+        }
         return subprocess.Popen(
-            [str(self.writer_python), str(WORKERS / "worker_grpcaio.py"), "writer", json.dumps(params)],
+            [
+                str(self.writer_python),
+                str(WORKERS / "worker_grpcaio.py"),
+                "writer",
+                json.dumps(params),
+            ],
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
@@ -247,6 +320,8 @@ class Bench:
             "etcd_pid": self.etcd_pid,
             "prefix": PREFIX,
             "value_size": VALUE_SIZE,
+            # The worker gives up on a case after this long (a hung watch, a lost server).
+            "case_timeout": 4 * args.max_seconds + 120,
         }
         if case.startswith("watch"):
             params["n"] = args.watch_events
@@ -257,7 +332,9 @@ class Bench:
             if conc == 1:
                 params["n"] = args.count_serial
             else:
-                params["n"] = {"txn": args.count_txn, "lease-keepalive": args.count_lease}.get(case, args.count)
+                params["n"] = {"txn": args.count_txn, "lease-keepalive": args.count_lease}.get(
+                    case, args.count
+                )
         writer_info: dict[str, Any] = {}
         if case == "watch-replay":
             writer_info = self.writer_result(self.writer(args.watch_events, 64))
@@ -292,7 +369,9 @@ class Bench:
         wanted = None if args.clients == "all" else set(args.clients.split(","))
         specs = [s for s in client_specs() if wanted is None or s.name in wanted]
         cases = plan(args)
-        cells: dict[tuple[str, int, str], Cell] = {(c, n, s.name): Cell() for c, n in cases for s in specs}
+        cells: dict[tuple[str, int, str], Cell] = {
+            (c, n, s.name): Cell() for c, n in cases for s in specs
+        }
         started = time.time()
         with EtcdServer() as server:
             self.server = server
@@ -302,16 +381,23 @@ class Bench:
             workers = {s.name: Worker(s, self.log) for s in specs}
             try:
                 for name, w in workers.items():
-                    what = w.unavailable or f"{w.info.get('version')} (Python {w.info.get('python')})"
+                    what = (
+                        w.unavailable or f"{w.info.get('version')} (Python {w.info.get('python')})"
+                    )
                     print(f"  {name:<11} {what}", flush=True)
-                print(f"  etcd {'.'.join(map(str, etcd_version(binary)))} at {self.endpoint}, pid {self.etcd_pid}", flush=True)
+                version = ".".join(map(str, etcd_version(binary)))
+                print(f"  etcd {version} at {self.endpoint}, pid {self.etcd_pid}", flush=True)
                 total = len(cases) * args.repeat
                 step = 0
                 for rep in range(args.repeat):
                     for i, (case, conc) in enumerate(cases):
                         step += 1
-                        order = specs[(i + rep) % len(specs):] + specs[: (i + rep) % len(specs)]
-                        line = [f"[{step}/{total}] {case}" + (f" @{conc}" if conc else "") + f" rep {rep + 1}:"]
+                        order = specs[(i + rep) % len(specs) :] + specs[: (i + rep) % len(specs)]
+                        line = [
+                            f"[{step}/{total}] {case}"
+                            + (f" @{conc}" if conc else "")
+                            + f" rep {rep + 1}:"
+                        ]
                         for spec in order:
                             w = workers[spec.name]
                             cell = cells[(case, conc, spec.name)]
@@ -342,15 +428,31 @@ class Bench:
         elapsed = time.time() - started
         return self.collect(specs, workers, cases, cells, elapsed)
 
-    def collect(self, specs: list[ClientSpec], workers: dict[str, Worker], cases: list[tuple[str, int]],
-                cells: dict[tuple[str, int, str], Cell], elapsed: float) -> dict[str, Any]:
+    def collect(
+        self,
+        specs: list[ClientSpec],
+        workers: dict[str, Worker],
+        cases: list[tuple[str, int]],
+        cells: dict[tuple[str, int, str], Cell],
+        elapsed: float,
+    ) -> dict[str, Any]:
         args = self.args
         rows = []
         for case, conc in cases:
             medians = {}
             for spec in specs:
                 cell = cells[(case, conc, spec.name)]
-                m = {k: cell.median(k) for k in ("ops_per_s", "p50_us", "p99_us", "client_cpu_us_per_op", "server_cpu_us_per_op", "writer_ops_per_s")}
+                m = {
+                    k: cell.median(k)
+                    for k in (
+                        "ops_per_s",
+                        "p50_us",
+                        "p99_us",
+                        "client_cpu_us_per_op",
+                        "server_cpu_us_per_op",
+                        "writer_ops_per_s",
+                    )
+                }
                 medians[spec.name] = m
             peers = {n: m for n, m in medians.items() if n != OURS and m["ops_per_s"]}
             best = max(peers, key=lambda n: peers[n]["ops_per_s"]) if peers else None
@@ -365,20 +467,24 @@ class Bench:
                     if m["p50_us"] and medians[best]["p50_us"]:
                         p50_ratio = m["p50_us"] / medians[best]["p50_us"]
                     if m["client_cpu_us_per_op"] and medians[best]["client_cpu_us_per_op"]:
-                        cpu_ratio = m["client_cpu_us_per_op"] / medians[best]["client_cpu_us_per_op"]
-                rows.append({
-                    "case": case,
-                    "in_flight": conc or None,
-                    "client": spec.name,
-                    "status": None if cell.runs else (cell.status or "no result"),
-                    "repeats": len(cell.runs),
-                    **m,
-                    "best_peer": best,
-                    "ratio_to_best_peer": ratio,
-                    "p50_ratio_to_best_peer": p50_ratio,
-                    "cpu_ratio_to_best_peer": cpu_ratio,
-                    "runs": cell.runs,
-                })
+                        cpu_ratio = (
+                            m["client_cpu_us_per_op"] / medians[best]["client_cpu_us_per_op"]
+                        )
+                rows.append(
+                    {
+                        "case": case,
+                        "in_flight": conc or None,
+                        "client": spec.name,
+                        "status": None if cell.runs else (cell.status or "no result"),
+                        "repeats": len(cell.runs),
+                        **m,
+                        "best_peer": best,
+                        "ratio_to_best_peer": ratio,
+                        "p50_ratio_to_best_peer": p50_ratio,
+                        "cpu_ratio_to_best_peer": cpu_ratio,
+                        "runs": cell.runs,
+                    }
+                )
         return {
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": {
@@ -411,39 +517,73 @@ class Bench:
 
 
 def fmt(value: float | None, spec: str = ",.0f") -> str:
-    return "–" if value is None else format(value, spec)
+    return "-" if value is None else format(value, spec)
 
 
 def case_label(row: dict[str, Any]) -> str:
     return row["case"] + (f" @{row['in_flight']}" if row["in_flight"] else "")
 
 
+def md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+TABLE_HEAD = [
+    "case",
+    "client",
+    "ops/s",
+    "p50 µs",
+    "p99 µs",
+    "client CPU µs/op",
+    "server CPU µs/op",
+    "vs best peer",
+]
+
+
 def table(results: dict[str, Any]) -> str:
-    head = "| case | client | ops/s | p50 µs | p99 µs | client CPU µs/op | server CPU µs/op | × best peer |"
-    lines = [head, "|---|---|--:|--:|--:|--:|--:|--:|"]
+    """Every client in every case (medians)."""
+    lines = [md_row(TABLE_HEAD), "|---|---|--:|--:|--:|--:|--:|--:|"]
     last = None
     for r in results["rows"]:
         label = case_label(r)
         shown = label if label != last else ""
         last = label
         if r["status"]:
-            lines.append(f"| {shown} | {r['client']} | {r['status']} | | | | | |")
+            lines.append(md_row([shown, r["client"], r["status"], "", "", "", "", ""]))
             continue
+        capped = "†" if any(run.get("capped") for run in r["runs"]) else ""
         ratio = fmt(r["ratio_to_best_peer"], ".2f")
-        if r["client"] == OURS:
-            ratio = f"**{ratio}**"
         lines.append(
-            f"| {shown} | {r['client']} | {fmt(r['ops_per_s'])} | {fmt(r['p50_us'])} | {fmt(r['p99_us'])} | "
-            f"{fmt(r['client_cpu_us_per_op'], '.1f')} | {fmt(r['server_cpu_us_per_op'], '.1f')} | {ratio} |"
+            md_row(
+                [
+                    shown,
+                    r["client"],
+                    fmt(r["ops_per_s"]) + capped,
+                    fmt(r["p50_us"]),
+                    fmt(r["p99_us"]),
+                    fmt(r["client_cpu_us_per_op"], ".1f"),
+                    fmt(r["server_cpu_us_per_op"], ".1f"),
+                    f"**{ratio}**" if r["client"] == OURS else ratio,
+                ]
+            )
         )
     return "\n".join(lines)
 
 
+SUMMARY_HEAD = [
+    "case",
+    "aetcd ops/s",
+    "best peer",
+    "peer ops/s",
+    "throughput ratio",
+    "p50 ratio",
+    "client CPU µs/op (aetcd / peer)",
+]
+
+
 def summary(results: dict[str, Any]) -> str:
-    lines = [
-        "| case | aetcd ops/s | best peer | peer ops/s | throughput × | p50 × | client CPU µs/op aetcd / peer |",
-        "|---|--:|---|--:|--:|--:|--:|",
-    ]
+    """aetcd against the best peer of each case."""
+    lines = [md_row(SUMMARY_HEAD), "|---|--:|---|--:|--:|--:|--:|"]
     by_case: dict[str, dict[str, dict[str, Any]]] = {}
     for r in results["rows"]:
         by_case.setdefault(case_label(r), {})[r["client"]] = r
@@ -454,12 +594,24 @@ def summary(results: dict[str, Any]) -> str:
         best = ours["best_peer"]
         peer = rows.get(best) if best else None
         if ours["status"] or not peer:
-            lines.append(f"| {label} | {ours['status'] or fmt(ours['ops_per_s'])} | {best or '–'} | {fmt(peer['ops_per_s']) if peer else '–'} | | | |")
+            peer_ops = fmt(peer["ops_per_s"]) if peer else "-"
+            ours_ops = ours["status"] or fmt(ours["ops_per_s"])
+            lines.append(md_row([label, ours_ops, best or "-", peer_ops, "", "", ""]))
             continue
+        ours_cpu = fmt(ours["client_cpu_us_per_op"], ".1f")
+        cpu = f"{ours_cpu} / {fmt(peer['client_cpu_us_per_op'], '.1f')}"
         lines.append(
-            f"| {label} | {fmt(ours['ops_per_s'])} | {best} | {fmt(peer['ops_per_s'])} | "
-            f"**{fmt(ours['ratio_to_best_peer'], '.2f')}** | {fmt(ours['p50_ratio_to_best_peer'], '.2f')} | "
-            f"{fmt(ours['client_cpu_us_per_op'], '.1f')} / {fmt(peer['client_cpu_us_per_op'], '.1f')} |"
+            md_row(
+                [
+                    label,
+                    fmt(ours["ops_per_s"]),
+                    best,
+                    fmt(peer["ops_per_s"]),
+                    f"**{fmt(ours['ratio_to_best_peer'], '.2f')}**",
+                    fmt(ours["p50_ratio_to_best_peer"], ".2f"),
+                    cpu,
+                ]
+            )
         )
     return "\n".join(lines)
 
@@ -470,7 +622,10 @@ def chart(json_path: Path, png_path: Path) -> str:
         return "chart skipped: .bench/venv-tools is missing (run `make bench`)"
     proc = subprocess.run(
         [str(python), str(BENCH / "chart.py"), str(json_path), str(png_path)],
-        capture_output=True, text=True, env=stubs_env(), check=False,
+        capture_output=True,
+        text=True,
+        env=stubs_env(),
+        check=False,
     )
     if proc.returncode != 0:
         return f"chart failed: {proc.stderr.strip()[-500:]}"
@@ -490,10 +645,15 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(results, indent=1) + "\n")
     s = results["settings"]
     print()
-    print(f"Median of {s['repeat']} run(s); key {s['key_size']} B, value {s['value_size']} B; "
-          f"{results['machine']['cpus']} CPUs; took {results['elapsed_s']:.0f} s; "
-          f"load average at the end {results['machine']['loadavg_at_end'][0]:.2f}.")
-    print("'× best peer' = ops/s ÷ ops/s of the fastest peer (not aetcd) in the same case.\n")
+    print(
+        f"Median of {s['repeat']} run(s); key {s['key_size']} B, value {s['value_size']} B; "
+        f"{results['machine']['cpus']} CPUs; took {results['elapsed_s']:.0f} s; "
+        f"load average at the end {results['machine']['loadavg_at_end'][0]:.2f}."
+    )
+    print(
+        "'vs best peer' = ops/s / ops/s of the fastest peer (not aetcd) in the same case; "
+        "† = stopped early by --max-seconds.\n"
+    )
     print(table(results))
     print()
     print(summary(results))

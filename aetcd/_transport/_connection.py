@@ -19,7 +19,7 @@ from .._config import MIN_KEEPALIVE_TIME, ClientConfig
 from .._exceptions import ClientClosedError
 from ._endpoints import Endpoint
 
-__all__ = ["Codec", "EndpointConnection"]
+__all__ = ["Codec", "EndpointConnection", "TLSRefused"]
 
 
 class Codec(CodecBase):
@@ -75,9 +75,31 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
+class TLSRefused(ConnectionError):
+    """Internal: a TLS connection ended before the server sent a single byte."""
+
+
 class _H2Protocol(H2Protocol):
+    # Why the connection ended, if it ended before the server sent a single byte.
+    # etcd (Go's HTTP/2 server) sends its SETTINGS as soon as a connection is up, so
+    # nothing sent on such a connection was processed; over TLS it means the server
+    # refused the session: a TLS 1.3 server rejects a client certificate only after
+    # the client's side of the handshake has completed, and its alert may arrive as
+    # the alert itself (ssl.SSLError) or, racing our first write, as a reset.
+    lost_before_data: BaseException | None = None
+    _received = False
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(cast(asyncio.Transport, _CoalescingTransport(transport)))
+
+    def data_received(self, data: bytes) -> None:
+        self._received = True
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if exc is not None and not self._received:
+            self.lost_before_data = exc
+        super().connection_lost(exc)
 
 
 class _Channel(Channel):
@@ -155,6 +177,23 @@ class EndpointConnection:
     @property
     def connected(self) -> bool:
         return self._channel is not None and self._channel._connected
+
+    @property
+    def tls_error(self) -> ssl.SSLError | TLSRefused | None:
+        """Why the current TLS connection died, when it died before the server sent
+        anything: the server refused the TLS session (see `_H2Protocol`). Read it
+        before `mark_failed()` drops the connection."""
+        protocol = getattr(self._channel, "_protocol", None)
+        lost: BaseException | None = getattr(protocol, "lost_before_data", None)
+        if lost is None or not self.endpoint.secure:
+            return None
+        if isinstance(lost, ssl.SSLError):
+            return lost
+        refused = TLSRefused(
+            f"the server closed the TLS connection before sending anything ({lost!r})"
+        )
+        refused.__cause__ = lost
+        return refused
 
     async def connect(self, timeout: float | None) -> H2Protocol:
         """Open the HTTP/2 connection if needed. Raises `OSError`/`TimeoutError` when the

@@ -45,7 +45,7 @@ from .._exceptions import (
 )
 from ._auth import TokenAuth
 from ._balancer import Balancer, NoEndpointReady
-from ._connection import EndpointConnection
+from ._connection import EndpointConnection, TLSRefused
 from ._endpoints import Endpoint
 from ._method import Method
 
@@ -102,7 +102,16 @@ def describe_connect_error(endpoint: Endpoint, exc: BaseException) -> str:
     """`exc` (raised while connecting to `endpoint`) for a `ConnectError` message."""
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake with {endpoint} failed: {_tls_problem(exc)}"
+    if isinstance(exc, TLSRefused):
+        return (
+            f"TLS handshake with {endpoint} failed: {exc}; it may require a client "
+            "certificate (TLSConfig.cert_file/key_file) issued by a CA it trusts"
+        )
     return f"cannot connect to {endpoint}: {exc!r}"
+
+
+def _tls_failed(exc: BaseException | None) -> bool:
+    return isinstance(exc, (ssl.SSLError, TLSRefused))
 
 
 class Transport:
@@ -254,8 +263,8 @@ class Transport:
                     raise ConnectError(
                         f"{method.name}: {describe_connect_error(endpoint, exc)}"
                     ) from exc
-                if isinstance(exc, ssl.SSLError) and all(
-                    isinstance(c.last_error, ssl.SSLError) for c in self.balancer.connections
+                if _tls_failed(exc) and all(
+                    _tls_failed(c.last_error) for c in self.balancer.connections
                 ):
                     # Every endpoint refused TLS: a configuration problem that waiting
                     # for the deadline would not fix.
@@ -333,7 +342,19 @@ class Transport:
                 # A stream reset by the server (RST_STREAM) leaves the connection and
                 # its other calls intact; only a dead connection is dropped.
                 reset_only = isinstance(exc, StreamTerminatedError) and conn.connected
-                conn.mark_failed(exc, close=not reset_only)
+                tls_error = conn.tls_error  # read before mark_failed drops the connection
+                conn.mark_failed(tls_error or exc, close=not reset_only)
+                if tls_error is not None:
+                    # The server refused the TLS session: nothing was processed, so
+                    # any call may go elsewhere, unless TLS fails everywhere.
+                    if endpoint is not None or all(
+                        _tls_failed(c.last_error) for c in self.balancer.connections
+                    ):
+                        raise ConnectError(
+                            f"{method.name}: {describe_connect_error(conn.endpoint, tls_error)}"
+                        ) from exc
+                    exclude = conn
+                    continue
                 if not method.idempotent or endpoint is not None:
                     raise UnavailableError(
                         f"{method.name}: connection to {conn.endpoint} lost during the call"

@@ -57,6 +57,7 @@ class Impl(Protocol):
     async def get(self, key: bytes, serializable: bool) -> bytes | None: ...
     async def txn(self, key: bytes, value: bytes) -> None:
         """`if value(key) == value: put(key, value) else: get(key)`."""
+
     async def lease_grant(self, ttl: int) -> int: ...
     async def lease_keep_alive_once(self, lease_id: int) -> None: ...
     async def lease_revoke(self, lease_id: int) -> None: ...
@@ -184,7 +185,9 @@ async def _preload(impl: Impl, keys: list[bytes], value: bytes) -> None:
     await run_concurrently(lambda i: impl.put(keys[i], value), len(keys), 64, None)
 
 
-async def case_unary(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def case_unary(
+    impl: Impl, p: dict[str, Any], send: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     case = p["case"]
     n, conc = p["n"], p["conc"]
     prefix = p["prefix"].encode()
@@ -194,6 +197,7 @@ async def case_unary(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, An
     lease_ids: list[int] = []
 
     if case == "put":
+
         async def op(i: int) -> None:
             await impl.put(keys[i % nkeys], value)
     elif case in ("range", "range-serializable"):
@@ -217,6 +221,7 @@ async def case_unary(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, An
             raise
         except AttributeError as exc:
             raise NotAvailable(f"lease API missing: {exc}") from exc
+
         # Each request in flight renews its own lease: i % conc maps calls onto leases.
         async def op(i: int) -> None:
             await impl.lease_keep_alive_once(lease_ids[i % conc])
@@ -238,7 +243,9 @@ async def case_unary(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, An
     return result
 
 
-async def case_watch(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def case_watch(
+    impl: Impl, p: dict[str, Any], send: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     """watch-live: tell the driver we are watching, count `n` events written by a
     separate writer process; watch-replay: watch from `start_revision` over `n`
     existing events."""
@@ -287,7 +294,10 @@ async def case_watch(impl: Impl, p: dict[str, Any], send: Callable[[dict[str, An
     return meter.result(n, None, wall=last_at - meter.t0)
 
 
-CASES: dict[str, Callable[[Impl, dict[str, Any], Callable[[dict[str, Any]], None]], Awaitable[dict[str, Any]]]] = {
+CASES: dict[
+    str,
+    Callable[[Impl, dict[str, Any], Callable[[dict[str, Any]], None]], Awaitable[dict[str, Any]]],
+] = {
     "put": case_unary,
     "range": case_unary,
     "range-serializable": case_unary,
@@ -298,7 +308,9 @@ CASES: dict[str, Callable[[Impl, dict[str, Any], Callable[[dict[str, Any]], None
 }
 
 
-async def _run_case(make_impl: Callable[[], Impl], p: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+async def _run_case(
+    make_impl: Callable[[], Impl], p: dict[str, Any], send: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     impl = make_impl()
     await impl.open(p["endpoint"])
     try:
@@ -334,7 +346,7 @@ def main(make_impl: Callable[[], Impl], info: Callable[[], dict[str, Any]]) -> N
             result = asyncio.run(_run_case(make_impl, cmd, send))
         except NotAvailable as exc:
             send({"na": str(exc)})
-        except BaseException as exc:  # noqa: BLE001 - reported to the driver, which goes on
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             traceback.print_exc()

@@ -18,7 +18,11 @@ def info() -> dict[str, Any]:
         from importlib.metadata import version as dist_version
 
         version = dist_version("aetcd")
-    return {"client": "aetcd", "version": f"{version} (this repo)", "python": sys.version.split()[0]}
+    return {
+        "client": "aetcd",
+        "version": f"{version} (this repo)",
+        "python": sys.version.split()[0],
+    }
 
 
 class Impl:
@@ -66,7 +70,9 @@ class Impl:
         await self.client.lease_revoke(lease_id)
 
     @contextlib.asynccontextmanager
-    async def watch(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+    async def watch(
+        self, prefix: bytes, start_revision: int | None
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
         watch = self._need("watch")
         async with watch(prefix, prefix=True, start_revision=start_revision) as w:
             yield _values(w)

@@ -58,7 +58,9 @@ class Impl:
         await self.client.revoke_lease(lease_id)
 
     @contextlib.asynccontextmanager
-    async def watch(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+    async def watch(
+        self, prefix: bytes, start_revision: int | None
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
         # watch_prefix() returns once the server has created the watch.
         w = await self.client.watch_prefix(prefix, start_revision=start_revision)
         try:

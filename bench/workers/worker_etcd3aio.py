@@ -44,7 +44,9 @@ class Impl:
     async def txn(self, key: bytes, value: bytes) -> None:
         kv = self.kv
         await kv.txn(
-            [kv.txn_compare_value(key, value)], [kv.txn_op_put(key, value)], [kv.txn_op_get(key)],
+            [kv.txn_compare_value(key, value)],
+            [kv.txn_op_put(key, value)],
+            [kv.txn_op_get(key)],
             timeout=60,
         )
 
@@ -64,7 +66,9 @@ class Impl:
         await self.client.lease.revoke(lease_id, timeout=60)
 
     @contextlib.asynccontextmanager
-    async def watch(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+    async def watch(
+        self, prefix: bytes, start_revision: int | None
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
         stream = self.client.watch.watch(
             prefix,
             range_end=self._etcd3aio.prefix_range_end(prefix),

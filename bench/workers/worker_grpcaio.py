@@ -32,12 +32,12 @@ if _STUBS:
 def info() -> dict[str, Any]:
     import grpc  # noqa: F401
     from etcdserverpb import rpc_pb2  # noqa: F401
-
     from google.protobuf.internal import api_implementation
 
+    protobuf = f"protobuf {version('protobuf')} ({api_implementation.Type()})"
     return {
         "client": "grpc.aio",
-        "version": f"grpcio {version('grpcio')}, protobuf {version('protobuf')} ({api_implementation.Type()})",
+        "version": f"grpcio {version('grpcio')}, {protobuf}",
         "python": sys.version.split()[0],
     }
 
@@ -76,14 +76,20 @@ class Impl:
         return int(resp.header.revision)
 
     async def get(self, key: bytes, serializable: bool) -> bytes | None:
-        resp = await self.kv.Range(self.pb.RangeRequest(key=key, serializable=serializable), timeout=60)
+        resp = await self.kv.Range(
+            self.pb.RangeRequest(key=key, serializable=serializable), timeout=60
+        )
         return resp.kvs[0].value if resp.kvs else None
 
     async def txn(self, key: bytes, value: bytes) -> None:
         pb = self.pb
         await self.kv.Txn(
             pb.TxnRequest(
-                compare=[pb.Compare(result=pb.Compare.EQUAL, target=pb.Compare.VALUE, key=key, value=value)],
+                compare=[
+                    pb.Compare(
+                        result=pb.Compare.EQUAL, target=pb.Compare.VALUE, key=key, value=value
+                    )
+                ],
                 success=[pb.RequestOp(request_put=pb.PutRequest(key=key, value=value))],
                 failure=[pb.RequestOp(request_range=pb.RangeRequest(key=key))],
             ),
@@ -94,7 +100,9 @@ class Impl:
         return int((await self.lease.LeaseGrant(self.pb.LeaseGrantRequest(TTL=ttl), timeout=60)).ID)
 
     async def lease_keep_alive_once(self, lease_id: int) -> None:
-        call = self.lease.LeaseKeepAlive(iter((self.pb.LeaseKeepAliveRequest(ID=lease_id),)), timeout=60)
+        call = self.lease.LeaseKeepAlive(
+            iter((self.pb.LeaseKeepAliveRequest(ID=lease_id),)), timeout=60
+        )
         try:
             async for _reply in call:
                 break
@@ -105,14 +113,18 @@ class Impl:
         await self.lease.LeaseRevoke(self.pb.LeaseRevokeRequest(ID=lease_id), timeout=60)
 
     @contextlib.asynccontextmanager
-    async def watch(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[AsyncIterator[list[bytes]]]:
+    async def watch(
+        self, prefix: bytes, start_revision: int | None
+    ) -> AsyncIterator[AsyncIterator[list[bytes]]]:
         pb = self.pb
         call = self.watch_stub.Watch()
         try:
             await call.write(
                 pb.WatchRequest(
                     create_request=pb.WatchCreateRequest(
-                        key=prefix, range_end=prefix_range_end(prefix), start_revision=start_revision or 0
+                        key=prefix,
+                        range_end=prefix_range_end(prefix),
+                        start_revision=start_revision or 0,
                     )
                 )
             )
@@ -144,7 +156,11 @@ async def write(p: dict[str, Any]) -> dict[str, Any]:
     await run_concurrently(op, p["n"], p["conc"], None)
     wall = time.perf_counter() - t0
     await impl.close()
-    return {"first_revision": min(revisions), "last_revision": max(revisions), "ops_per_s": p["n"] / wall}
+    return {
+        "first_revision": min(revisions),
+        "last_revision": max(revisions),
+        "ops_per_s": p["n"] / wall,
+    }
 
 
 if __name__ == "__main__":

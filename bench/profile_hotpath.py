@@ -1,0 +1,191 @@
+"""Profile aetcd's put and range end to end with py-spy (sampling; no code changes).
+
+    make bench BENCH_ARGS=--quick      # once, to create .bench/venv-tools (py-spy)
+    .venv/bin/python bench/profile_hotpath.py [--count 20000] [--in-flight 64] [--cases put,range]
+
+Starts a throwaway etcd, runs the aetcd bench worker (bench/workers/worker_aetcd.py)
+under `py-spy record` for each case, and prints the hot spots as Markdown:
+- by component (the package of the innermost frame: aetcd, grpclib, h2, ...),
+- by function, self time (innermost frame) and total time (anywhere on the stack).
+Percentages are of the samples taken while the worker's event loop ran (start-up and
+imports are left out; idle time in the selector is not sampled by py-spy). The raw
+collapsed stacks stay in .bench/profile-<case>.txt (flamegraph.pl / speedscope input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = ROOT / "bench" / "workers"
+DOT_BENCH = ROOT / ".bench"
+PY_SPY = DOT_BENCH / "venv-tools" / "bin" / "py-spy"
+
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*)\)$")
+
+COMPONENTS = [
+    ("aetcd", re.compile(r"/aetcd/(?!_proto/)")),
+    ("aetcd._proto (generated)", re.compile(r"/aetcd/_proto/")),
+    ("betterproto2", re.compile(r"/betterproto2/")),
+    ("grpclib", re.compile(r"/grpclib/")),
+    ("h2", re.compile(r"/h2/")),
+    ("hpack", re.compile(r"/hpack/")),
+    ("hyperframe", re.compile(r"/hyperframe/")),
+    ("multidict", re.compile(r"/multidict/")),
+    ("anyio", re.compile(r"/anyio/")),
+    ("asyncio", re.compile(r"/asyncio/")),
+    ("bench harness", re.compile(r"/bench/workers/")),
+    ("other stdlib", re.compile(r"/lib/python3\.\d+/(?!site-packages)")),
+]
+
+
+def component(path: str) -> str:
+    for name, pattern in COMPONENTS:
+        if pattern.search(path):
+            return name
+    return "other"
+
+
+def short(frame: str) -> str:
+    m = FRAME.match(frame)
+    if not m:
+        return frame
+    path = m["file"]
+    for marker in ("/site-packages/", "/lib/python3.11/", str(ROOT) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{m['func']} ({path})"
+
+
+def analyse(raw: Path, top: int) -> str:
+    samples = 0
+    self_time: collections.Counter[str] = collections.Counter()
+    total_time: collections.Counter[str] = collections.Counter()
+    by_component: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        # Only the event loop's work: asyncio.run() of a case (not imports, not exit).
+        if not any(
+            f.startswith(("BaseEventLoop.run_until_complete ", "run_until_complete "))
+            for f in frames
+        ):
+            continue
+        count = int(count_text)
+        samples += count
+        leaf = frames[-1]
+        self_time[short(leaf)] += count
+        m = FRAME.match(leaf)
+        by_component[component(m["file"] if m else leaf)] += count
+        for f in set(frames):
+            total_time[short(f)] += count
+    if not samples:
+        return "(no samples)"
+    pct = lambda n: f"{100.0 * n / samples:.1f} %"  # noqa: E731
+    out = [
+        f"{samples} samples in the event loop.",
+        "",
+        "| component (innermost frame) | self |",
+        "|---|--:|",
+    ]
+    out += [f"| {name} | {pct(n)} |" for name, n in by_component.most_common()]
+    out += ["", "| function (self time) | self |", "|---|--:|"]
+    out += [f"| `{name}` | {pct(n)} |" for name, n in self_time.most_common(top)]
+    skip = re.compile(
+        r"^(\w+\.)?(run_until_complete|run_forever|_run_once|run|Runner\.run|main|<module>|_run_case"
+        r"|Task\.__step|__step|Handle\._run|_run|wait_for) "
+    )
+    out += ["", "| function (total time, incl. callees) | total |", "|---|--:|"]
+    rows = [(name, n) for name, n in total_time.most_common() if not skip.match(name)]
+    out += [f"| `{name}` | {pct(n)} |" for name, n in rows[:top]]
+    return "\n".join(out)
+
+
+def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int, rate: int) -> Path:
+    raw = DOT_BENCH / f"profile-{case}.txt"
+    cmd = [
+        str(PY_SPY),
+        "record",
+        "--format",
+        "raw",
+        "--nolineno",
+        "--full-filenames",
+        "--rate",
+        str(rate),
+        "--output",
+        str(raw),
+        "--",
+        sys.executable,
+        str(WORKERS / "worker_aetcd.py"),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(WORKERS)
+    )
+    assert proc.stdin
+    assert proc.stdout
+    params = {
+        "op": "case",
+        "case": case,
+        "conc": conc,
+        "n": count,
+        "endpoint": endpoint,
+        "etcd_pid": etcd_pid,
+        "prefix": "b/",
+        "value_size": 256,
+    }
+    proc.stdin.write(json.dumps(params) + "\n" + json.dumps({"op": "exit"}) + "\n")
+    proc.stdin.flush()
+    result = None
+    for line in proc.stdout:
+        if line.startswith("{"):
+            msg = json.loads(line)
+            if "result" in msg:
+                result = msg["result"]
+            elif "error" in msg or "na" in msg:
+                raise SystemExit(f"{case}: {msg}")
+    proc.wait()
+    if result:
+        print(
+            f"<!-- {case} @{conc}: {result['ops_per_s']:,.0f} ops/s under py-spy, "
+            f"{result['client_cpu_us_per_op']:.0f} µs client CPU per op -->"
+        )
+    return raw
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=20000)
+    ap.add_argument("--in-flight", type=int, default=64)
+    ap.add_argument("--cases", default="put,range")
+    ap.add_argument("--rate", type=int, default=250, help="samples per second")
+    ap.add_argument("--top", type=int, default=25)
+    args = ap.parse_args()
+    if not PY_SPY.exists():
+        print(
+            "py-spy is missing: run `make bench` (or `bash bench/setup.sh`) first", file=sys.stderr
+        )
+        return 2
+    from aetcd.testing import EtcdServer
+
+    with EtcdServer() as server:
+        for case in args.cases.split(","):
+            server.member.etcdctl("del", "--prefix", "b/")
+            raw = profile_case(
+                server.endpoint, server.member.pid, case, args.count, args.in_flight, args.rate
+            )
+            print(f"\n### {case} @{args.in_flight} in flight\n")
+            print(analyse(raw, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
