@@ -7,7 +7,25 @@ async with aetcd.Client("http://127.0.0.1:2379") as client:
 # Public subpackages, importable after a plain `import aetcd`.
 from . import concurrency as concurrency
 from . import naming as naming
+from ._auth import (
+    AuthResponse,
+    AuthStatusResponse,
+    Permission,
+    RoleGetResponse,
+    RoleListResponse,
+    RolePermission,
+    UserGetResponse,
+    UserListResponse,
+)
 from ._client import Client
+from ._cluster import (
+    Member,
+    MemberAddResponse,
+    MemberListResponse,
+    MemberPromoteResponse,
+    MemberRemoveResponse,
+    MemberUpdateResponse,
+)
 from ._config import DEFAULT, ClientConfig, TLSConfig
 from ._exceptions import (
     ArgumentTypeError,
@@ -91,6 +109,7 @@ from ._exceptions import (
     WatchCanceledError,
     WrongDowngradeVersionFormatError,
 )
+from ._health import EndpointHealth
 from ._kv import Scan
 from ._lease import (
     Lease,
@@ -99,6 +118,17 @@ from ._lease import (
     LeaseKeeper,
     LeaseRevokeResponse,
     LeaseTimeToLiveResponse,
+)
+from ._maintenance import (
+    Alarm,
+    AlarmResponse,
+    AlarmType,
+    DefragmentResponse,
+    HashKVResponse,
+    MoveLeaderResponse,
+    Snapshot,
+    SnapshotInfo,
+    StatusResponse,
 )
 from ._models import (
     CompactResponse,
@@ -119,11 +149,16 @@ from .concurrency import STM, Election, ElectionObserver, Isolation, Lock, Sessi
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Alarm",
+    "AlarmResponse",
+    "AlarmType",
     "ArgumentTypeError",
     "ArgumentValueError",
     "AuthError",
     "AuthNotEnabledError",
     "AuthOldRevisionError",
+    "AuthResponse",
+    "AuthStatusResponse",
     "AuthenticationFailedError",
     "BadLeaderTransfereeError",
     "Client",
@@ -141,6 +176,7 @@ __all__ = [
     "CorruptError",
     "DEFAULT",
     "DeadlineExceededError",
+    "DefragmentResponse",
     "DeleteResponse",
     "DowngradeError",
     "DowngradeInProcessError",
@@ -149,11 +185,13 @@ __all__ = [
     "ElectionNotLeaderError",
     "ElectionObserver",
     "EmptyKeyError",
+    "EndpointHealth",
     "EtcdError",
     "Event",
     "EventType",
     "FutureRevisionError",
     "GetResponse",
+    "HashKVResponse",
     "InvalidAuthMgmtError",
     "InvalidAuthTokenError",
     "InvalidClientAPIVersionError",
@@ -179,11 +217,18 @@ __all__ = [
     "LeaseTimeToLiveResponse",
     "Lock",
     "LockTimeoutError",
+    "Member",
+    "MemberAddResponse",
     "MemberBadURLsError",
     "MemberExistError",
+    "MemberListResponse",
     "MemberNotEnoughStartedError",
     "MemberNotFoundError",
     "MemberNotLearnerError",
+    "MemberPromoteResponse",
+    "MemberRemoveResponse",
+    "MemberUpdateResponse",
+    "MoveLeaderResponse",
     "Namespace",
     "NamespaceWatch",
     "NoInflightDowngradeError",
@@ -194,6 +239,7 @@ __all__ = [
     "NotSupportedForLearnerError",
     "Op",
     "PeerURLExistError",
+    "Permission",
     "PermissionDeniedError",
     "PermissionNotGivenError",
     "PermissionNotGrantedError",
@@ -204,8 +250,11 @@ __all__ = [
     "ResponseHeader",
     "RoleAlreadyExistError",
     "RoleEmptyError",
+    "RoleGetResponse",
+    "RoleListResponse",
     "RoleNotFoundError",
     "RoleNotGrantedError",
+    "RolePermission",
     "RootRoleNotExistError",
     "RootUserNotExistError",
     "STM",
@@ -214,8 +263,11 @@ __all__ = [
     "ServerTimeoutError",
     "ServerUnavailableError",
     "Session",
+    "Snapshot",
+    "SnapshotInfo",
     "SortOrder",
     "SortTarget",
+    "StatusResponse",
     "StoppedError",
     "TLSConfig",
     "TooManyLearnersError",
@@ -229,6 +281,8 @@ __all__ = [
     "UsageError",
     "UserAlreadyExistError",
     "UserEmptyError",
+    "UserGetResponse",
+    "UserListResponse",
     "UserNotFoundError",
     "ValueProvidedError",
     "Watch",
