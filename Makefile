@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
 .PHONY: install demo test test-unit test-integration test-cluster test-etcd34 lint typecheck proto proto-check protoc docs bench clean
 
@@ -35,8 +36,17 @@ proto: install protoc
 proto-check: install protoc
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/genproto.sh --check aetcd/_proto
 
-test: install lint typecheck proto-check
+# The docs extra is installed so that tests/test_docs.py builds the site (strict) once.
+test: install lint typecheck proto-check $(DOCS_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# The documentation site, built into site/ with warnings as errors (see mkdocs.yml).
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PIP) install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 test-unit: install
 	$(PY) -m pytest -q tests/unit

@@ -20,7 +20,7 @@ from . import _rpcs as rpc
 from ._base import ServiceBase
 from ._config import DEFAULT, TimeoutArg
 from ._exceptions import ArgumentTypeError, ArgumentValueError
-from ._keys import ALL_KEYS, check_bool, resolve_range
+from ._keys import ALL_KEYS, check_bool, prefix_range_end, resolve_range
 from ._models import ResponseHeader, header
 from ._proto import authpb
 from ._proto import etcdserverpb as pb
@@ -59,11 +59,23 @@ class RolePermission:
     range_end: bytes
 
     def __str__(self) -> str:
-        kind = {0: "read", 1: "write", 2: "readwrite"}[int(self.perm_type)]
+        kind = self.perm_type.name.lower()
         if not self.range_end:
-            return f"{kind} {self.key!r}"
-        end = "<end>" if self.range_end == ALL_KEYS else repr(self.range_end)
-        return f"{kind} [{self.key!r}, {end})"
+            return f"{kind} {_show(self.key)}"
+        if self.range_end == ALL_KEYS:
+            if self.key == ALL_KEYS:
+                return f"{kind} all keys"
+            return f"{kind} keys from {_show(self.key)}"
+        if self.range_end == prefix_range_end(self.key):
+            return f"{kind} prefix {_show(self.key)}"
+        return f"{kind} [{_show(self.key)}, {_show(self.range_end)})"
+
+
+def _show(key: bytes) -> str:
+    try:
+        return repr(key.decode())
+    except UnicodeDecodeError:
+        return repr(key)
 
 
 @dataclass(frozen=True, slots=True)

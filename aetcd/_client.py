@@ -159,6 +159,7 @@ class Client(
 
     @property
     def closed(self) -> bool:
+        """Whether the client is closed (calls then raise `ClientClosedError`)."""
         return self._transport.closed
 
     @property

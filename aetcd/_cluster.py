@@ -5,6 +5,11 @@ resent after they may have reached a server (see `aetcd._transport`); listing is
 `sync_endpoints()` (Go's `Client.Sync`) replaces the client's endpoints with the
 client URLs the cluster advertises; `auto_sync_interval` runs it periodically
 (the service lives in `_health.py`).
+
+etcd's raft takes one membership change at a time and silently drops a change
+proposed while the previous one is not yet marked applied inside raft, which lags a
+moment behind the reply; such a call times out without being applied. Between changes
+made in a row, a write (which goes through the log after the change) avoids that.
 """
 
 from __future__ import annotations

@@ -879,6 +879,7 @@ class Lease(_Holder):
 
     @property
     def expired(self) -> bool:
+        """True once the lease is known to be gone: revoked, or not renewed in time."""
         return self._revoked or super().expired
 
     async def _start(self) -> Lease:

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 from grpclib.client import Stream
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from . import _rpcs as rpc
 from ._base import ServiceBase
@@ -251,7 +251,6 @@ class Snapshot:
         self._stream: Stream[Any, Any] | None = None
         self._sha = hashlib.sha256()
         self._tail = b""
-        self._started = False
         self._done = False
         #: Bytes received so far.
         self.received = 0
@@ -337,7 +336,6 @@ class Snapshot:
                 # The first reply is where refusals (auth, learner, ...) show up.
                 with anyio.fail_after(_remaining(deadline)):
                     await stream.recv_initial_metadata()
-                self._started = True
                 return
             except GRPCError as exc:
                 err = from_grpc_error(exc)
@@ -354,7 +352,7 @@ class Snapshot:
                 ) from exc
             except CONNECTION_ERRORS as exc:
                 tls_error = conn.tls_error
-                conn.mark_failed(tls_error or exc)
+                conn.mark_failed(tls_error or exc, close=not _stream_reset_only(conn, exc))
                 await self._release(exc)
                 if tls_error is not None:
                     raise ConnectError(
@@ -384,7 +382,7 @@ class Snapshot:
                 f"after {self.received} bytes"
             ) from exc
         except CONNECTION_ERRORS as exc:
-            self._conn.mark_failed(exc)
+            self._conn.mark_failed(exc, close=not _stream_reset_only(self._conn, exc))
             raise UnavailableError(
                 f"Snapshot: connection to {self._conn.endpoint} lost after "
                 f"{self.received} bytes; the snapshot is incomplete"
@@ -437,6 +435,12 @@ class Snapshot:
 
 class _Closed(Exception):
     """Internal: passed to grpclib to reset a snapshot stream closed early."""
+
+
+def _stream_reset_only(conn: EndpointConnection, exc: BaseException) -> bool:
+    # A stream the server reset (RST_STREAM) leaves the connection, and the other
+    # calls and streams on it, intact; only a dead connection is dropped.
+    return isinstance(exc, StreamTerminatedError) and conn.connected
 
 
 def _remaining(deadline: float | None) -> float | None:

@@ -189,10 +189,12 @@ class Namespace(RecipesMixin):
 
     @property
     def closed(self) -> bool:
+        """Whether the client this is a view of is closed."""
         return self._root.closed
 
     @property
     def task_group(self) -> TaskGroup:
+        """The client's task group, where background services run."""
         return self._root.task_group
 
     async def _call(
@@ -262,10 +264,13 @@ class NamespaceWatch(Watch):
 
     @property
     def key(self) -> bytes:
+        """The watched key, without the namespace prefix."""
         return self._spec.key[len(self._prefixer.prefix) :]
 
     @property
     def range_end(self) -> bytes:
+        """The end of the watched range without the namespace prefix (`b"\\x00"`: to the
+        end of the namespace; empty for a single key)."""
         end = self._spec.range_end
         if end == self._prefixer.end:
             return ALL_KEYS

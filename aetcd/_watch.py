@@ -951,10 +951,13 @@ class Watch(Handle):
 
     @property
     def key(self) -> bytes:
+        """The watched key (the start of the range)."""
         return self._spec.key
 
     @property
     def range_end(self) -> bytes:
+        """The end of the watched range, exclusive (`b"\\x00"`: every key from `key`
+        on; empty for a single key)."""
         return self._spec.range_end
 
     @property

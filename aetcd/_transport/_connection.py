@@ -69,7 +69,14 @@ class _CoalescingTransport:
 
     def close(self) -> None:
         self._flush()
-        self._transport.close()
+        if self._transport.get_extra_info("sslcontext") is not None:
+            # asyncio closes a TLS transport only after a close_notify exchange with
+            # the peer (up to 30 s); an event loop that ends first (asyncio.run right
+            # after the client closed) leaks the socket. Nothing we still need is in
+            # flight when a connection is closed, so drop it at once.
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

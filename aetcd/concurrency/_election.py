@@ -74,6 +74,7 @@ class Election:
 
     @property
     def name(self) -> bytes:
+        """The election's name; candidates' keys are under `name + b"/"`."""
         return self._prefix[:-1]
 
     @property
@@ -93,6 +94,7 @@ class Election:
 
     @property
     def session(self) -> Session | None:
+        """The session whose lease the candidate's key is attached to (while campaigning)."""
         return self._session
 
     @property
@@ -262,6 +264,7 @@ class ElectionObserver:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Stop observing: the iteration ends. Idempotent."""
         self._closed = True
 
     async def __anext__(self) -> KeyValue:

@@ -93,6 +93,7 @@ class Lock:
 
     @property
     def name(self) -> bytes:
+        """The lock's name; contenders' keys are under `name + b"/"`."""
         return self._prefix[:-1]
 
     @property

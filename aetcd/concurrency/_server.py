@@ -258,6 +258,7 @@ class ServerObserver:
             raise UnavailableError(f"Observe stream lost: {exc}") from exc
 
     async def aclose(self) -> None:
+        """Close the Observe stream: the iteration ends. Idempotent."""
         self._closed = True
         stream, self._stream = self._stream, None
         if stream is None:

@@ -121,6 +121,7 @@ class STM:
 
     @property
     def isolation(self) -> Isolation:
+        """The isolation level of this transaction."""
         return self._isolation
 
     def __repr__(self) -> str:

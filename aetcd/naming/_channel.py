@@ -125,6 +125,7 @@ class ServiceChannel(Channel):
 
     @property
     def target(self) -> str:
+        """The service name whose registry the channel follows."""
         return self._target
 
     @property

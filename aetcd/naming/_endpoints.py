@@ -132,10 +132,12 @@ class EndpointManager:
 
     @property
     def target(self) -> str:
+        """The service name: every registry key starts with `target + "/"`."""
         return self._target
 
     @property
     def client(self) -> RecipesMixin:
+        """The client (or namespace view) the registry is read and written with."""
         return self._client
 
     def _check_key(self, key: str) -> bytes:
@@ -260,6 +262,7 @@ class EndpointWatch:
         return self
 
     async def aclose(self) -> None:
+        """Cancel the underlying watch: the iteration ends. Idempotent."""
         self._closed = True
         watch, self._watch = self._watch, None
         if watch is not None:
@@ -347,6 +350,7 @@ class Registration:
 
     @property
     def session(self) -> Session:
+        """The session whose lease the endpoint is attached to (while registered)."""
         if self._session is None:
             raise UsageError("the registration is not active: use `async with`")
         return self._session
