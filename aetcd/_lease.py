@@ -58,7 +58,6 @@ from ._exceptions import (
     ClientClosedError,
     DeadlineExceededError,
     EtcdError,
-    InvalidAuthTokenError,
     LeaseExistsError,
     LeaseExpiredError,
     LeaseNotFoundError,
@@ -347,6 +346,7 @@ class _KeepAliveManager:
         self._closed = False
         # The current stream's state.
         self._conn: EndpointConnection | None = None
+        self._stream_metadata: tuple[tuple[str, str], ...] = ()
         self._unanswered = 0
         self._progress_at = 0.0
         self._replied = False
@@ -586,6 +586,7 @@ class _KeepAliveManager:
 
     async def _open_and_serve(self, conn: EndpointConnection) -> None:
         metadata = await self._transport.metadata(rpc.LEASE_KEEP_ALIVE, require_leader=True)
+        self._stream_metadata = metadata
         try:
             await self._serve(conn, metadata)
         except GRPCError as exc:
@@ -596,10 +597,11 @@ class _KeepAliveManager:
         if isinstance(exc, EtcdError):
             # The member answered (no leader, bad token, ...): keep its connection.
             conn.mark_failed(exc, close=False)
-            auth = self._transport.auth
-            if isinstance(exc, InvalidAuthTokenError) and auth is not None:
+            if self._transport.token_refused(exc):
                 try:
-                    await auth.refresh(auth.current)
+                    # Single-flight: no new login if another task already replaced the
+                    # token this stream was refused for.
+                    await self._transport.refresh_token(self._stream_metadata)
                 except EtcdError as login_error:
                     self._log_failure(conn, login_error)
         elif isinstance(exc, (_StreamStalled, _StreamEnded)):

@@ -55,6 +55,7 @@ __all__ = [
     "AlarmResponse",
     "AlarmType",
     "DefragmentResponse",
+    "DowngradeInfo",
     "HashKVResponse",
     "MaintenanceMixin",
     "MoveLeaderResponse",
@@ -107,6 +108,14 @@ class AlarmResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class DowngradeInfo:
+    """Whether a cluster downgrade is `enabled`, and to which `target_version`."""
+
+    enabled: bool
+    target_version: str
+
+
+@dataclass(frozen=True, slots=True)
 class StatusResponse:
     """Status of one member (etcd's `StatusResponse`).
 
@@ -114,9 +123,8 @@ class StatusResponse:
     none (lost quorum, or an election is under way). `db_size` is the backend file
     size and `db_size_in_use` the part of it holding data (the rest is reclaimed by
     `defragment()`). `errors` lists the member's active alarms as text.
-    `storage_version` and `db_size_quota` are reported from etcd 3.6 on ("" and 0
-    before); `downgrade_target_version` is set while a downgrade is in progress
-    (etcd >= 3.6).
+    `storage_version`, `db_size_quota` and `downgrade_info` are reported from etcd
+    3.6 on ("", 0 and `None` before).
     """
 
     header: ResponseHeader
@@ -131,7 +139,7 @@ class StatusResponse:
     is_learner: bool
     storage_version: str = ""
     db_size_quota: int = 0
-    downgrade_target_version: str | None = None
+    downgrade_info: DowngradeInfo | None = None
 
     @property
     def member_id(self) -> int:
@@ -197,10 +205,10 @@ def status_response(r: pb.StatusResponse) -> StatusResponse:
         is_learner=r.is_learner,
         storage_version=r.storage_version,
         db_size_quota=r.db_size_quota,
-        downgrade_target_version=(
-            r.downgrade_info.target_version
-            if r.downgrade_info is not None and r.downgrade_info.enabled
-            else None
+        downgrade_info=(
+            None
+            if r.downgrade_info is None
+            else DowngradeInfo(r.downgrade_info.enabled, r.downgrade_info.target_version)
         ),
     )
 

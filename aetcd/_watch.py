@@ -856,9 +856,8 @@ class WatchMultiplexer:
             return
         # Readable with a fresh token: the stream's token had expired. Reopen the stream
         # with the current token; every watch resumes on it.
-        auth = transport.auth
-        if auth is not None and auth.current == stream_token:
-            await self._refresh_token(stream_token)
+        # Single-flight: no new login if the token was already replaced meanwhile.
+        await self._refresh_token(stream_token)
         if self._stream_token == stream_token and self._conn is not None:
             expired = InvalidAuthTokenError("Watch: the stream's auth token expired")
             self._request_restart(_StreamEnd(expired))

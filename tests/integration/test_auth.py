@@ -78,9 +78,7 @@ async def test_users_and_roles(server: EtcdServer) -> None:
         assert set(await client.role_list()) == {"reader", "writer"}
 
         await client.role_grant_permission("reader", "/app/", prefix=True)
-        await client.role_grant_permission(
-            "reader", "/cfg", permission=Permission.WRITE
-        )  # one key
+        await client.role_grant_permission("reader", "/cfg", permission=Permission.WRITE)  # one key
         await client.role_grant_permission(
             "reader", "/r/a", range_end="/r/z", permission=Permission.READWRITE
         )
@@ -105,9 +103,10 @@ async def test_users_and_roles(server: EtcdServer) -> None:
 
         # Granting the same range again replaces the permission type.
         await client.role_grant_permission("reader", "/cfg", permission=Permission.READWRITE)
-        assert RolePermission(Permission.READWRITE, b"/cfg", b"") in (
-            await client.role_get("reader")
-        ).perm
+        assert (
+            RolePermission(Permission.READWRITE, b"/cfg", b"")
+            in (await client.role_get("reader")).perm
+        )
         await client.role_revoke_permission("reader", "/app/", prefix=True)
         await client.role_revoke_permission("reader", "/z/", from_key=True)
         assert len(await client.role_get("reader")) == 2
@@ -254,7 +253,9 @@ async def idle_then_use(endpoint: str, idle: float) -> None:
 
 
 async def test_simple_token_expiry_is_transparent() -> None:
-    with EtcdServer(name="auth-simple", extra_args=["--auth-token=simple", "--auth-token-ttl=2"]) as s:
+    with EtcdServer(
+        name="auth-simple", extra_args=["--auth-token=simple", "--auth-token-ttl=2"]
+    ) as s:
         await set_up_auth(s.endpoint)
         await idle_then_use(s.endpoint, 5)
 

@@ -31,6 +31,17 @@ async def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
             await anyio.sleep(0.05)
 
 
+async def settle(client: aetcd.Client) -> None:
+    """Wait until the last membership change is fully applied by raft.
+
+    etcd's raft accepts one configuration change at a time and silently drops one
+    proposed while the previous is not yet marked applied inside raft, which lags a
+    moment behind the reply; the dropped call then just times out. A write that went
+    through the log after the change proves raft has moved past it.
+    """
+    await client.put("/cluster-api/barrier", "")
+
+
 def unused_peer_url() -> str:
     return f"http://127.0.0.1:{free_ports(1)[0]}"
 
@@ -63,7 +74,8 @@ async def test_member_list_linearizable(client: aetcd.Client) -> None:
 
 
 async def test_learner_lifecycle_without_starting_it(own_server: EtcdServer) -> None:
-    async with aetcd.Client(own_server.endpoint) as client:
+    # Membership changes fsync the WAL and the backend: generous on a loaded machine.
+    async with aetcd.Client(own_server.endpoint, timeout=15) as client:
         [me] = await client.member_list()
         url = unused_peer_url()
         added = await client.member_add(url, learner=True)
@@ -75,16 +87,19 @@ async def test_learner_lifecycle_without_starting_it(own_server: EtcdServer) -> 
         assert {m.id for m in added} == {me.id, learner.id}
         listed = (await client.member_list()).get(learner.id)
         assert listed == learner
+        await settle(client)
 
         # etcd derives member ids from the peer URLs and the second of the request, so
         # a repeat within the same second reports the id rather than the URL.
         with pytest.raises((aetcd.PeerURLExistError, aetcd.MemberExistError)):
             await client.member_add([url], learner=True)
+        await settle(client)
 
         new_url = unused_peer_url()
         updated = await client.member_update(learner.id, [new_url])
         assert updated.get(learner.id) is not None
         assert updated.get(learner.id).peer_urls == (new_url,)  # type: ignore[union-attr]
+        await settle(client)
 
         # A learner that never started is far behind the leader.
         with pytest.raises(aetcd.LearnerNotReadyError) as not_ready:
@@ -92,6 +107,7 @@ async def test_learner_lifecycle_without_starting_it(own_server: EtcdServer) -> 
         assert "in sync with leader" in not_ready.value.message
         with pytest.raises(aetcd.MemberNotLearnerError):
             await client.member_promote(me.id)
+        await settle(client)
 
         removed = await client.member_remove(learner.id)
         assert [m.id for m in removed] == [me.id]

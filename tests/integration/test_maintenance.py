@@ -79,7 +79,7 @@ async def test_status_fields_by_release(
     # Reported from etcd 3.6 on only: 3.4 and 3.5 leave them unset.
     assert etcd_version < (3, 6)
     assert (status.storage_version, status.db_size_quota) == ("", 0)
-    assert status.downgrade_target_version is None
+    assert status.downgrade_info is None
 
 
 async def test_status_pinned_to_an_endpoint(client: aetcd.Client, etcd_server: EtcdServer) -> None:

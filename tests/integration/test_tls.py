@@ -183,9 +183,7 @@ def unix_member() -> Iterator[tuple[EtcdMember, str]]:
         client_port=client_port,
         peer_port=peer_port,
         initial_cluster=f"unix=http://127.0.0.1:{peer_port}",
-        extra_args=[
-            f"--listen-client-urls=http://127.0.0.1:{client_port},unix://{socket_name}"
-        ],
+        extra_args=[f"--listen-client-urls=http://127.0.0.1:{client_port},unix://{socket_name}"],
     )
     cwd = os.getcwd()
     os.chdir(directory)
@@ -205,7 +203,6 @@ def unix_member() -> Iterator[tuple[EtcdMember, str]]:
 
 async def test_unix_socket(unix_member: tuple[EtcdMember, str]) -> None:
     member, path = unix_member
-    assert os.path.exists(path)
     async with aetcd.Client(f"unix://{path}") as client:
         await client.put("k", "over a unix socket")
         assert client.endpoints == (f"unix://{path}",)
