@@ -95,10 +95,9 @@ class ClientConfig:
     keepalive_timeout: float = 5.0
     # A retryable call that has had no answer for this long probes its connection with
     # an HTTP/2 PING; an unanswered probe (after probe_timeout) marks the member dead,
-    # so a black-holed member is left within about three seconds, not a whole deadline
-    # (2 s for the ack: a member starved of CPU still answers PINGs within that).
+    # so a black-holed member is left within about two seconds, not a whole deadline.
     probe_after: float = 1.0
-    probe_timeout: float = 2.0
+    probe_timeout: float = 1.0
     # Largest request the client sends (etcd's own default limit is 1.5 MiB, so a
     # larger one would be refused by the server anyway).
     max_send_bytes: int = 2 * MiB
