@@ -59,7 +59,8 @@ def main(src: str, dst: str) -> None:
                 if r and r.get(key):
                     xs.append(i + (j - (len(clients) - 1) / 2) * width)
                     ys.append(r[key])
-            ax.bar(xs, ys, width, label=client, color=COLORS.get(client))
+            color = COLORS.get(client, "#ff7f0e" if client.startswith("aetcd@") else None)
+            ax.bar(xs, ys, width, label=client, color=color)
         ax.set_ylabel(title)
         if log:
             ax.set_yscale("log")

@@ -45,6 +45,32 @@ COMPONENTS = [
 ]
 
 
+# Named costs that cut across components: a sample counts once if any frame of its stack
+# matches (so these overlap with each other and with the tables above).
+SELECTED = [
+    ("HPACK encode of request headers (hpack Encoder.encode)", r"^Encoder\.encode \(.*/hpack/"),
+    (
+        "HPACK decode of response headers + trailers (hpack Decoder.decode)",
+        r"^Decoder\.decode \(.*/hpack/",
+    ),
+    (
+        "h2: repr(frame) built for a trace log that is never printed",
+        r"^(\w+\.)?(__repr__|_raw_data_repr) \(.*/(hyperframe|h2)/",
+    ),
+    ("h2 send_headers (validation + HPACK + frames)", r"^H2Connection\.send_headers \("),
+    ("h2 receive_data (frame parsing + events)", r"^H2Connection\.receive_data \("),
+    ("grpclib request metadata / header building", r"/grpclib/(metadata|encoding/)"),
+    ("protobuf encode/decode (aetcd._wire, betterproto2)", r"/(aetcd/_wire\.py|betterproto2/)"),
+    ("asyncio.current_task (grpclib Wrapper, anyio cancel scopes)", r"^current_task \("),
+    ("anyio (cancel scopes, task groups, events)", r"/anyio/"),
+    ("socket writes (transport.write)", r"^_SelectorSocketTransport\.write \("),
+    (
+        "event loop machinery, self time (asyncio base_events/events/selector_events, selectors)",
+        r"LEAF:/(asyncio/(base_events|events|selector_events)|selectors)\.py\)$",
+    ),
+]
+
+
 def component(path: str) -> str:
     for name, pattern in COMPONENTS:
         if pattern.search(path):
@@ -61,6 +87,7 @@ def short(frame: str) -> str:
         if marker in path:
             path = path.split(marker, 1)[1]
             break
+    path = re.sub(r"^\.bench/src-[0-9a-f]+/", "", path)  # an --aetcd-ref style snapshot
     return f"{m['func']} ({path})"
 
 
@@ -69,6 +96,8 @@ def analyse(raw: Path, top: int) -> str:
     self_time: collections.Counter[str] = collections.Counter()
     total_time: collections.Counter[str] = collections.Counter()
     by_component: collections.Counter[str] = collections.Counter()
+    selected: collections.Counter[str] = collections.Counter()
+    patterns = [(name, re.compile(rx)) for name, rx in SELECTED]
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -88,6 +117,12 @@ def analyse(raw: Path, top: int) -> str:
         by_component[component(m["file"] if m else leaf)] += count
         for f in set(frames):
             total_time[short(f)] += count
+        for name, rx in patterns:
+            if rx.pattern.startswith("LEAF:"):
+                if re.search(rx.pattern[5:], leaf):
+                    selected[name] += count
+            elif any(rx.search(f) for f in frames):
+                selected[name] += count
     if not samples:
         return "(no samples)"
     pct = lambda n: f"{100.0 * n / samples:.1f} %"  # noqa: E731
@@ -98,6 +133,8 @@ def analyse(raw: Path, top: int) -> str:
         "|---|--:|",
     ]
     out += [f"| {name} | {pct(n)} |" for name, n in by_component.most_common()]
+    out += ["", "| selected cost (anywhere on the stack) | total |", "|---|--:|"]
+    out += [f"| {name} | {pct(selected[name])} |" for name, _ in SELECTED]
     out += ["", "| function (self time) | self |", "|---|--:|"]
     out += [f"| `{name}` | {pct(n)} |" for name, n in self_time.most_common(top)]
     skip = re.compile(

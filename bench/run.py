@@ -49,13 +49,42 @@ class ClientSpec:
     python: Path
     script: Path
     venv_name: str | None  # None: the project's own .venv
-    label: str = ""
+    ours: bool = False  # one of our own builds (never "the best peer")
+    source: Path | None = None  # aetcd@REF: a snapshot of aetcd/ put first on sys.path
 
 
-def client_specs() -> list[ClientSpec]:
+def snapshot(ref: str) -> tuple[str, Path]:
+    """Extract aetcd/ of a git ref into .bench/src-<sha> (read-only git commands)."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    dest = DOT_BENCH / f"src-{sha}"
+    if not (dest / "aetcd" / "__init__.py").exists():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", sha, "aetcd"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return sha, dest
+
+
+def client_specs(refs: list[str]) -> list[ClientSpec]:
     venv = lambda name: DOT_BENCH / f"venv-{name}" / "bin" / "python"  # noqa: E731
+    worker = WORKERS / "worker_aetcd.py"
+    snapshots = [snapshot(ref) for ref in refs]
     return [
-        ClientSpec(OURS, Path(sys.executable), WORKERS / "worker_aetcd.py", None),
+        ClientSpec(OURS, Path(sys.executable), worker, None, ours=True),
+        *(
+            ClientSpec(f"aetcd@{sha}", Path(sys.executable), worker, None, ours=True, source=src)
+            for sha, src in snapshots
+        ),
         ClientSpec(
             "aetcd-pypi", venv("aetcd-pypi"), WORKERS / "worker_aetcd_pypi.py", "aetcd-pypi"
         ),
@@ -85,7 +114,18 @@ DESCRIPTIONS = {
 }
 
 
-def stubs_env() -> dict[str, str]:
+def repo_state() -> dict[str, Any]:
+    """The commit the working tree is on and whether aetcd/ had uncommitted changes."""
+
+    def git(*argv: str) -> str:
+        proc = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False)
+        return proc.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "aetcd")
+    return {"head": git("rev-parse", "--short", "HEAD"), "aetcd_uncommitted": changed.splitlines()}
+
+
+def stubs_env(source: Path | None = None) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -93,6 +133,8 @@ def stubs_env() -> dict[str, str]:
     }
     env["BENCH_STUBS"] = str(DOT_BENCH / "stubs")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     return env
 
 
@@ -117,7 +159,7 @@ class Worker:
             stderr=log,
             text=True,
             bufsize=1,
-            env=stubs_env(),
+            env=stubs_env(spec.source),
             cwd=str(WORKERS),
         )
         hello = self.read()
@@ -222,6 +264,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=BENCH / "results" / "latest.json",
         help="results file (default bench/results/latest.json)",
+    )
+    ap.add_argument(
+        "--aetcd-ref",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="also bench aetcd/ as of this git ref (client 'aetcd@<sha>'); repeatable",
     )
     ap.add_argument("--png", type=Path, help="chart file (default: the --json path with .png)")
     ap.add_argument(
@@ -367,7 +416,7 @@ class Bench:
         log_path = DOT_BENCH / "bench-workers.log"
         self.log = open(log_path, "w")  # noqa: SIM115
         wanted = None if args.clients == "all" else set(args.clients.split(","))
-        specs = [s for s in client_specs() if wanted is None or s.name in wanted]
+        specs = [s for s in client_specs(args.aetcd_ref) if wanted is None or s.name in wanted]
         cases = plan(args)
         cells: dict[tuple[str, int, str], Cell] = {
             (c, n, s.name): Cell() for c, n in cases for s in specs
@@ -454,7 +503,8 @@ class Bench:
                     )
                 }
                 medians[spec.name] = m
-            peers = {n: m for n, m in medians.items() if n != OURS and m["ops_per_s"]}
+            ours = {s.name for s in specs if s.ours}
+            peers = {n: m for n, m in medians.items() if n not in ours and m["ops_per_s"]}
             best = max(peers, key=lambda n: peers[n]["ops_per_s"]) if peers else None
             for spec in specs:
                 cell = cells[(case, conc, spec.name)]
@@ -475,6 +525,7 @@ class Bench:
                         "case": case,
                         "in_flight": conc or None,
                         "client": spec.name,
+                        "ours": spec.ours,
                         "status": None if cell.runs else (cell.status or "no result"),
                         "repeats": len(cell.runs),
                         **m,
@@ -494,6 +545,7 @@ class Bench:
                 "loadavg_at_end": os.getloadavg(),
             },
             "note": args.note,
+            "repo": repo_state(),
             "settings": {
                 "count": args.count,
                 "count_txn": args.count_txn,
@@ -507,7 +559,10 @@ class Bench:
                 "value_size": VALUE_SIZE,
                 "quick": args.quick,
             },
-            "clients": {n: (w.info or {"unavailable": w.unavailable}) for n, w in workers.items()},
+            "clients": {
+                n: {**(w.info or {"unavailable": w.unavailable}), "ours": w.spec.ours}
+                for n, w in workers.items()
+            },
             "elapsed_s": elapsed,
             "rows": rows,
         }
@@ -563,7 +618,7 @@ def table(results: dict[str, Any]) -> str:
                     fmt(r["p99_us"]),
                     fmt(r["client_cpu_us_per_op"], ".1f"),
                     fmt(r["server_cpu_us_per_op"], ".1f"),
-                    f"**{ratio}**" if r["client"] == OURS else ratio,
+                    f"**{ratio}**" if r.get("ours") else ratio,
                 ]
             )
         )
@@ -581,14 +636,15 @@ SUMMARY_HEAD = [
 ]
 
 
-def summary(results: dict[str, Any]) -> str:
-    """aetcd against the best peer of each case."""
-    lines = [md_row(SUMMARY_HEAD), "|---|--:|---|--:|--:|--:|--:|"]
+def summary(results: dict[str, Any], ours_name: str = OURS) -> str:
+    """One of our builds against the best peer of each case."""
+    head = [ours_name + " ops/s" if c == "aetcd ops/s" else c for c in SUMMARY_HEAD]
+    lines = [md_row(head), "|---|--:|---|--:|--:|--:|--:|"]
     by_case: dict[str, dict[str, dict[str, Any]]] = {}
     for r in results["rows"]:
         by_case.setdefault(case_label(r), {})[r["client"]] = r
     for label, rows in by_case.items():
-        ours = rows.get(OURS)
+        ours = rows.get(ours_name)
         if not ours:
             continue
         best = ours["best_peer"]
@@ -656,8 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(results))
     print()
-    print(summary(results))
-    print()
+    for name in [n for n, c in results["clients"].items() if c.get("ours")]:
+        print(summary(results, name))
+        print()
     print(f"results: {args.json}")
     print(chart(args.json, args.png))
     return 0

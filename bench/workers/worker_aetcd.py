@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,9 +19,12 @@ def info() -> dict[str, Any]:
         from importlib.metadata import version as dist_version
 
         version = dist_version("aetcd")
+    source = os.path.dirname(os.path.dirname(os.path.abspath(aetcd.__file__)))
+    where = "this repo" if os.environ.get("PYTHONPATH") != source else f"snapshot {source}"
     return {
         "client": "aetcd",
-        "version": f"{version} (this repo)",
+        "version": f"{version} ({where})",
+        "source": source,
         "python": sys.version.split()[0],
     }
 
