@@ -309,8 +309,17 @@ class Transport:
         attempt = 0
         refreshed = False
         exclude: EndpointConnection | None = None
+        # The last error a member answered with: when every member keeps refusing until
+        # the deadline (no leader, unhealthy cluster, ...), that is what the caller needs
+        # to see, not "no endpoint reachable".
+        answered: EtcdError | None = None
         while True:
-            conn = await self.connect(method, deadline, endpoint=endpoint, exclude=exclude)
+            try:
+                conn = await self.connect(method, deadline, endpoint=endpoint, exclude=exclude)
+            except ConnectError as exc:
+                if answered is None:
+                    raise
+                raise answered from exc
             token_md = await self.metadata(method)
             try:
                 reply: Rep = await self._attempt(conn, method, data, deadline, token_md)
@@ -327,6 +336,7 @@ class Transport:
                     # errors flagged retry_elsewhere were certainly not applied, so even
                     # a mutation may go to another member.
                     conn.mark_failed(err, close=False)
+                    answered = err
                     attempt += 1
                     if attempt < _MAX_RETRIES and not self._expired(deadline):
                         exclude = conn
