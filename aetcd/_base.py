@@ -9,9 +9,10 @@ from typing import Any, Protocol, TypeVar
 from ._config import DEFAULT, TimeoutArg
 from ._transport import Endpoint, Method, Transport
 
-__all__ = ["BackgroundService", "Handle", "ServiceBase"]
+__all__ = ["BackgroundService", "ClosingIterator", "Handle", "ServiceBase"]
 
 H = TypeVar("H", bound="Handle")
+C = TypeVar("C", bound="ClosingIterator")
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 
@@ -78,3 +79,26 @@ class Handle:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+class ClosingIterator:
+    """An async iterator that is also an async context manager which closes it on exit
+    (`async with client.snapshot() as chunks: async for chunk in chunks: ...`).
+    Subclasses implement `__anext__` and an idempotent `aclose`."""
+
+    def __aiter__(self: C) -> C:
+        return self
+
+    async def __aenter__(self: C) -> C:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError

@@ -21,7 +21,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -29,7 +28,7 @@ from grpclib.client import Stream
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from . import _rpcs as rpc
-from ._base import ServiceBase
+from ._base import ClosingIterator, ServiceBase
 from ._cluster import check_member_id
 from ._config import DEFAULT, TimeoutArg
 from ._exceptions import (
@@ -233,7 +232,7 @@ def resolve_endpoint(transport: Transport, endpoint: Any) -> Endpoint | None:
         raise ArgumentValueError(str(exc).replace("endpoints:", "endpoint:", 1)) from None
 
 
-class Snapshot:
+class Snapshot(ClosingIterator):
     """The backend database of one member, streamed: an async iterator of `bytes`.
 
         async with client.snapshot() as snapshot:
@@ -280,20 +279,6 @@ class Snapshot:
     def done(self) -> bool:
         """Whether the iteration has ended (completely, by an error or `aclose()`)."""
         return self._done
-
-    def __aiter__(self) -> Snapshot:
-        return self
-
-    async def __aenter__(self) -> Snapshot:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop receiving (the server is told to stop sending). Idempotent."""

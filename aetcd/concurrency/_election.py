@@ -8,11 +8,11 @@ programs and `etcdctl elect <name>` take part in the same election.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 import anyio
 
+from .._base import ClosingIterator
 from .._exceptions import (
     CompactedError,
     DeadlineExceededError,
@@ -228,7 +228,7 @@ class Election:
         return ElectionObserver(self._client, self._prefix)
 
 
-class ElectionObserver:
+class ElectionObserver(ClosingIterator):
     """Async iterator of the leaders of an election (Go's `Election.Observe`).
 
         async with election.observe() as leaders:
@@ -248,20 +248,6 @@ class ElectionObserver:
         self._prefix = prefix
         self._last: KeyValue | None = None
         self._closed = False
-
-    def __aiter__(self) -> ElectionObserver:
-        return self
-
-    async def __aenter__(self) -> ElectionObserver:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop observing: the iteration ends. Idempotent."""

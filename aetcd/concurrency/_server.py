@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -32,7 +31,7 @@ from grpclib.client import Stream
 from grpclib.exceptions import GRPCError
 
 from .. import _rpcs as rpc
-from .._base import ServiceBase
+from .._base import ClosingIterator, ServiceBase
 from .._config import DEFAULT, TimeoutArg
 from .._exceptions import (
     ClientClosedError,
@@ -194,7 +193,7 @@ class ElectionService:
         return ServerObserver(self._client, _name(name))
 
 
-class ServerObserver:
+class ServerObserver(ClosingIterator):
     """Async iterator over an `Observe` stream. Thin: a broken stream ends the
     iteration with `UnavailableError` (observe again to resume); `aclose()` or leaving
     `async with` closes the stream."""
@@ -205,20 +204,6 @@ class ServerObserver:
         self._conn: EndpointConnection | None = None
         self._stream: Stream[Any, Any] | None = None
         self._closed = False
-
-    async def __aenter__(self) -> ServerObserver:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> ServerObserver:
-        return self
 
     async def _open(self) -> Stream[Any, Any]:
         transport = self._client._transport

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._base import ClosingIterator
 from .._config import DEFAULT, TimeoutArg
 from .._exceptions import ArgumentTypeError, ArgumentValueError, UsageError
 from .._keys import LeaseId
@@ -230,7 +231,7 @@ class EndpointManager:
         return Registration(self, key, endpoint, ttl, session)
 
 
-class EndpointWatch:
+class EndpointWatch(ClosingIterator):
     """Async iterator of `list[Update]` for one target (`EndpointManager.watch`).
 
     The first batch is the registry as it is (ADD updates, possibly an empty list),
@@ -246,20 +247,6 @@ class EndpointWatch:
         self._closed = False
         #: The registry revision the first batch was read at.
         self.revision: int | None = None
-
-    async def __aenter__(self) -> EndpointWatch:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> EndpointWatch:
-        return self
 
     async def aclose(self) -> None:
         """Cancel the underlying watch: the iteration ends. Idempotent."""
