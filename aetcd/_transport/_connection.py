@@ -12,12 +12,14 @@ import anyio
 from grpclib.client import Channel, Handler
 from grpclib.config import Configuration
 from grpclib.encoding.base import CodecBase
+from grpclib.exceptions import StreamTerminatedError
 from grpclib.protocol import H2Protocol
 
 from .. import _wire
 from .._config import MIN_KEEPALIVE_TIME, ClientConfig
 from .._exceptions import ClientClosedError
 from ._endpoints import Endpoint
+from ._unary import UnaryLane, fixed_headers
 
 __all__ = ["Codec", "EndpointConnection", "TLSRefused"]
 
@@ -96,16 +98,20 @@ class _H2Protocol(H2Protocol):
     lost_before_data: BaseException | None = None
     _received = False
 
+    unary_lane: UnaryLane
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(cast(asyncio.Transport, _CoalescingTransport(transport)))
+        self.unary_lane = UnaryLane(self, super().data_received)
 
     def data_received(self, data: bytes) -> None:
         self._received = True
-        super().data_received(data)
+        self.unary_lane.feed(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if exc is not None and not self._received:
             self.lost_before_data = exc
+        self.unary_lane.close("Connection lost")
         super().connection_lost(exc)
 
 
@@ -139,6 +145,8 @@ class EndpointConnection:
         self.failures = 0
         self.available_at = 0.0
         self.last_error: BaseException | None = None
+        # The fixed request headers per RPC path, for this endpoint's scheme/authority.
+        self._headers: dict[str, bytes] = {}
         # Set by the endpoint health checker (`_health.py`): False takes the endpoint
         # out of rotation (the balancer uses it only when no healthy one is left).
         self.healthy = True
@@ -180,6 +188,23 @@ class EndpointConnection:
         if ep.path is not None:
             return _Channel(path=ep.path, ssl=use_ssl, codec=_CODEC, config=config)
         return _Channel(ep.host, ep.port, ssl=use_ssl, codec=_CODEC, config=config)
+
+    @property
+    def unary_lane(self) -> UnaryLane:
+        """The fast lane for unary calls on the established connection (after
+        `connect()`)."""
+        protocol = None if self._channel is None else self._channel._protocol
+        if protocol is None:
+            raise StreamTerminatedError(f"connection to {self.endpoint} was closed")
+        return cast(_H2Protocol, protocol).unary_lane
+
+    def fixed_headers(self, path: str) -> bytes:
+        """The HPACK block of the headers every call to `path` sends (see `_unary`)."""
+        block = self._headers.get(path)
+        if block is None:
+            channel = self.channel
+            block = self._headers[path] = fixed_headers(channel._scheme, channel._authority, path)
+        return block
 
     @property
     def connected(self) -> bool:

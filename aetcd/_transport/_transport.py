@@ -48,6 +48,7 @@ from ._balancer import Balancer, NoEndpointReady
 from ._connection import EndpointConnection, TLSRefused
 from ._endpoints import Endpoint
 from ._method import Method
+from ._unary import UnaryStream, encode_timeout
 
 __all__ = ["CONNECTION_ERRORS", "Transport", "describe_connect_error"]
 
@@ -314,13 +315,15 @@ class Transport:
         # to see, not "no endpoint reachable".
         answered: EtcdError | None = None
         while True:
+            # The token first: from a connected endpoint to the request on the wire
+            # there must be no suspension, or the connection could be lost in between.
+            token_md = await self.metadata(method)
             try:
                 conn = await self.connect(method, deadline, endpoint=endpoint, exclude=exclude)
             except ConnectError as exc:
                 if answered is None:
                     raise
                 raise answered from exc
-            token_md = await self.metadata(method)
             try:
                 reply: Rep = await self._attempt(conn, method, data, deadline, token_md)
             except GRPCError as exc:
@@ -393,12 +396,44 @@ class Transport:
         deadline: float | None,
         metadata: tuple[tuple[str, str], ...],
     ) -> Rep:
+        lane = conn.unary_lane
+        extra = metadata
+        if deadline is not None:
+            timeout = encode_timeout(deadline - time.monotonic() + _GRPCLIB_DEADLINE_SLACK)
+            extra = (("grpc-timeout", timeout), *metadata)
+        stream = lane.send(conn.fixed_headers(method.path), extra, data)
+        if stream is None:
+            return await self._stream_attempt(conn, method, data, deadline, metadata)
+        # One timer per call (see _watchdog).
+        first = self.config.probe_after
+        if deadline is not None:
+            first = min(first, deadline - time.monotonic())
+        stream.timer = asyncio.get_running_loop().call_later(
+            first, _watchdog, conn, stream, deadline, self.config.keepalive_time
+        )
+        try:
+            await stream.future
+        finally:
+            stream.timer.cancel()
+            # Resets the stream if it is still open (cancelled, past the deadline).
+            lane.finish(stream)
+        return cast(Rep, cast(Any, method.reply_type).parse(stream.reply()))
+
+    async def _stream_attempt(
+        self,
+        conn: EndpointConnection,
+        method: Method[Req, Rep],
+        data: bytes,
+        deadline: float | None,
+        metadata: tuple[tuple[str, str], ...],
+    ) -> Rep:
+        """A unary call through grpclib's general `Stream`: for a request too large for
+        the fast path's single frame, or when the server's stream limit is reached."""
         grpc_deadline = None
         scope: Any = nullcontext()
         if deadline is not None:
             grpc_deadline = Deadline(_timestamp=deadline + _GRPCLIB_DEADLINE_SLACK)
             scope = anyio.fail_after(max(deadline - time.monotonic(), 0.0))
-        # A call without an answer after probe_after checks its connection is alive.
         probe = asyncio.get_running_loop().call_later(self.config.probe_after, conn.probe)
         try:
             with scope:
@@ -417,3 +452,27 @@ class Transport:
         if reply is None:
             raise StreamTerminatedError("no reply message")
         return cast(Rep, reply)
+
+
+def _watchdog(
+    conn: EndpointConnection, stream: UnaryStream, deadline: float | None, every: float | None
+) -> None:
+    # A call's one timer: while no answer has come, probe the connection (then every
+    # keepalive_time, as HTTP/2 keepalive does for grpclib's streams), and fail the call
+    # at its deadline.
+    # Deadlines are time.monotonic() values and timers are relative: a loop's own clock
+    # (uvloop's is coarse and cached per iteration) never meets our deadlines directly.
+    if stream.future.done():
+        return
+    now = time.monotonic()
+    if deadline is not None and now >= deadline:
+        stream.future.set_exception(TimeoutError())
+        return
+    conn.probe()
+    next_at = deadline if every is None else now + every
+    if next_at is not None:
+        if deadline is not None:
+            next_at = min(next_at, deadline)
+        stream.timer = asyncio.get_running_loop().call_later(
+            next_at - now, _watchdog, conn, stream, deadline, every
+        )

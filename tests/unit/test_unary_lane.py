@@ -1,0 +1,370 @@
+"""The unary fast lane against a real h2 server-side connection (no network).
+
+The client side is our real grpclib-based protocol (`_H2Protocol` with its `UnaryLane`);
+the server side is h2's own state machine, which encodes headers with HPACK indexing,
+splits large header blocks into CONTINUATION frames and enforces flow control: what a
+Go server does on the wire, driven byte by byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+import hpack
+import pytest
+from grpclib.client import Handler
+from grpclib.config import Configuration
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import (
+    DataReceived,
+    PingAckReceived,
+    RequestReceived,
+    StreamEnded,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aetcd._transport._connection import _H2Protocol
+from aetcd._transport._transport import _watchdog
+from aetcd._transport._unary import UnaryLane, encode_timeout, fixed_headers, header_block
+
+_WINDOW = 65535  # the smallest receive windows grpclib allows: crediting is exercised
+
+
+class _FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def take(self) -> bytes:
+        data, self.written = bytes(self.written), bytearray()
+        return data
+
+
+class Wire:
+    """A client protocol and an h2 server connected back to back."""
+
+    def __init__(self) -> None:
+        config = Configuration(
+            _keepalive_time=None,
+            http2_connection_window_size=_WINDOW,
+            http2_stream_window_size=_WINDOW,
+        )
+        self.protocol = _H2Protocol(
+            Handler(),
+            config,
+            H2Configuration(
+                client_side=True,
+                header_encoding="ascii",
+                validate_inbound_headers=False,
+                validate_outbound_headers=False,
+                normalize_inbound_headers=False,
+                normalize_outbound_headers=False,
+            ),
+        )
+        self.transport = _FakeTransport()
+        self.protocol.connection_made(self.transport)
+        self.server = H2Connection(H2Configuration(client_side=False, header_encoding="ascii"))
+        self.server.initiate_connection()
+
+    @property
+    def lane(self) -> UnaryLane:
+        return self.protocol.unary_lane
+
+    async def to_server(self) -> list[Any]:
+        await asyncio.sleep(0)  # the coalescing transport writes at the end of the iteration
+        await asyncio.sleep(0)
+        return self.server.receive_data(self.transport.take())
+
+    def to_client(self, *, chunk: int | None = None) -> None:
+        data = self.server.data_to_send()
+        if chunk is None:
+            self.protocol.data_received(data)
+        else:
+            for i in range(0, len(data), chunk):
+                self.protocol.data_received(data[i : i + chunk])
+
+    async def handshake(self) -> None:
+        await self.to_server()
+        self.to_client()
+        await self.to_server()
+
+    def send(self, data: bytes = b"request", **extra: str) -> Any:
+        stream = self.lane.send(
+            fixed_headers("http", "etcd:2379", "/etcdserverpb.KV/Range"),
+            tuple(extra.items()),
+            data,
+        )
+        assert stream is not None
+        return stream
+
+    def reply(
+        self,
+        stream_id: int,
+        message: bytes,
+        *,
+        status: str = "0",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.server.send_headers(
+            stream_id,
+            [(":status", "200"), ("content-type", "application/grpc"), *(headers or [])],
+        )
+        self.server.send_data(stream_id, b"\x00" + len(message).to_bytes(4, "big") + message)
+        self.server.send_headers(
+            stream_id, [("grpc-status", status), ("grpc-message", "")], end_stream=True
+        )
+
+
+async def test_request_headers_and_message_reach_the_server() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send(b"\x0a\x03key", **{"grpc-timeout": "5100m", "token": "abc.def"})
+    events = await wire.to_server()
+    request = next(e for e in events if isinstance(e, RequestReceived))
+    assert request.stream_id == stream.id
+    assert list(request.headers) == [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/etcdserverpb.KV/Range"),
+        (":authority", "etcd:2379"),
+        ("te", "trailers"),
+        ("content-type", "application/grpc"),
+        ("user-agent", list(request.headers)[6][1]),
+        ("grpc-timeout", "5100m"),
+        ("token", "abc.def"),
+    ]
+    assert list(request.headers)[6][1].startswith("grpc-python-grpclib")
+    data = b"".join(e.data for e in events if isinstance(e, DataReceived))
+    assert data == b"\x00\x00\x00\x00\x05\x0a\x03key"
+    assert any(isinstance(e, StreamEnded) for e in events)
+
+
+async def test_replies_byte_by_byte_with_indexed_headers() -> None:
+    wire = Wire()
+    await wire.handshake()
+    for i in range(3):
+        # The server indexes content-type etc. in its HPACK table on the first reply and
+        # refers to it afterwards: the client's decoder must follow.
+        stream = wire.send()
+        await wire.to_server()
+        wire.reply(stream.id, b"reply %d" % i)
+        wire.to_client(chunk=1)
+        await stream.future
+        assert stream.reply() == b"reply %d" % i
+        wire.lane.finish(stream)
+    assert wire.transport.take() == b""  # no reset for a stream that ended
+
+
+async def test_large_reply_is_credited_back_so_it_does_not_stall() -> None:
+    wire = Wire()
+    await wire.handshake()
+    message = bytes(range(256)) * 1200  # 300 KiB: several times both receive windows
+    stream = wire.send()
+    await wire.to_server()
+    framed = b"\x00" + len(message).to_bytes(4, "big") + message
+    wire.server.send_headers(stream.id, [(":status", "200"), ("content-type", "application/grpc")])
+    sent = 0
+    while sent < len(framed):
+        window = wire.server.local_flow_control_window(stream.id)
+        assert window > 0, "the client did not give the receive window back"
+        chunk = min(window, wire.server.max_outbound_frame_size, len(framed) - sent)
+        wire.server.send_data(stream.id, framed[sent : sent + chunk])
+        sent += chunk
+        wire.to_client()
+        await wire.to_server()
+    wire.server.send_headers(stream.id, [("grpc-status", "0")], end_stream=True)
+    wire.to_client()
+    await stream.future
+    assert stream.reply() == message
+
+
+async def test_error_in_trailers_only_reply_with_continuation_frames() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send()
+    await wire.to_server()
+    # A header block larger than a frame: h2 sends HEADERS + CONTINUATION.
+    long_message = "etcdserver: " + "x" * 40_000
+    wire.server.send_headers(
+        stream.id,
+        [
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "9"),
+            ("grpc-message", long_message),
+        ],
+        end_stream=True,
+    )
+    wire.to_client(chunk=7000)
+    await stream.future
+    with pytest.raises(GRPCError) as info:
+        stream.reply()
+    assert info.value.status.value == 9
+    assert info.value.message == long_message
+
+
+async def test_reset_by_the_server_fails_only_that_call() -> None:
+    wire = Wire()
+    await wire.handshake()
+    first, second = wire.send(), wire.send()
+    await wire.to_server()
+    wire.server.reset_stream(first.id, error_code=2)
+    wire.reply(second.id, b"ok")
+    wire.to_client()
+    with pytest.raises(StreamTerminatedError, match="error_code: 2"):
+        await first.future
+    await second.future
+    assert second.reply() == b"ok"
+
+
+async def test_abandoned_call_is_reset_and_its_late_frames_keep_hpack_in_step() -> None:
+    wire = Wire()
+    await wire.handshake()
+    abandoned = wire.send()
+    await wire.to_server()
+    wire.lane.finish(abandoned)  # the caller gave up (deadline, cancellation)
+    # The server had already answered, before it saw the reset: with headers that
+    # enter its HPACK table.
+    wire.reply(abandoned.id, b"late", headers=[("x-indexed", "value")])
+    wire.to_client()
+    await asyncio.sleep(0)
+    rst_stream_cancel = (
+        b"\x00\x00\x04\x03\x00" + abandoned.id.to_bytes(4, "big") + b"\x00\x00\x00\x08"
+    )
+    assert rst_stream_cancel in wire.transport.written
+    await wire.to_server()
+    later = wire.send()
+    await wire.to_server()
+    wire.reply(later.id, b"fine", headers=[("x-indexed", "value")])
+    wire.to_client()
+    await later.future
+    assert later.reply() == b"fine"
+    assert ("x-indexed", "value") in later.headers
+    assert not abandoned.future.done()
+
+
+async def test_other_frames_still_reach_h2_in_order() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send()
+    await wire.to_server()
+    wire.server.send_headers(stream.id, [(":status", "200"), ("content-type", "application/grpc")])
+    wire.server.ping(b"12345678")  # between the lane's frames
+    wire.server.send_data(stream.id, b"\x00\x00\x00\x00\x02hi")
+    wire.server.send_headers(stream.id, [("grpc-status", "0")], end_stream=True)
+    wire.to_client(chunk=5)
+    await stream.future
+    assert stream.reply() == b"hi"
+    events = await wire.to_server()
+    assert any(isinstance(e, PingAckReceived) for e in events)
+
+
+async def test_lost_connection_fails_waiting_calls() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send()
+    wire.protocol.connection_lost(None)
+    with pytest.raises(StreamTerminatedError, match="Connection lost"):
+        await stream.future
+    with pytest.raises(StreamTerminatedError):
+        wire.send()
+
+
+async def test_request_too_large_for_one_frame_takes_the_full_path() -> None:
+    wire = Wire()
+    await wire.handshake()
+    assert wire.lane.send(fixed_headers("http", "a:1", "/p"), (), b"x" * 20_000) is None
+    assert wire.transport.take() == b""
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([":path", ":authority", "content-type", "user-agent", "te", "token"])
+            | st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=300),
+            st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=300),
+        ),
+        max_size=8,
+    )
+)
+def test_header_block_decodes_to_the_headers_and_leaves_the_table_alone(
+    headers: list[tuple[str, str]],
+) -> None:
+    decoder = hpack.Decoder()
+    assert [tuple(h) for h in decoder.decode(header_block(headers), raw=False)] == headers
+    assert len(decoder.header_table.dynamic_entries) == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "encoded"),
+    [
+        (0.0004, "100m"),
+        (0.1, "200m"),
+        (4.99, "5000m"),
+        (5.0, "5100m"),
+        (10.0, "10100m"),
+        (61.5, "62S"),
+    ],
+)
+def test_timeout_is_rounded_up(seconds: float, encoded: str) -> None:
+    assert encode_timeout(seconds) == encoded
+
+
+class _Probed:
+    def __init__(self, wanted: int = 0) -> None:
+        self.at: list[float] = []
+        self.enough = asyncio.Event()
+        self._wanted = wanted
+
+    def probe(self) -> None:
+        self.at.append(time.monotonic())
+        if len(self.at) == self._wanted:
+            self.enough.set()
+
+
+async def test_watchdog_probes_every_interval_then_fails_the_call_at_its_deadline() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send()
+    conn = _Probed()
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + 0.5
+    stream.timer = loop.call_later(0.05, _watchdog, conn, stream, deadline, 0.1)
+    with pytest.raises(TimeoutError):
+        await stream.future
+    assert time.monotonic() >= deadline
+    assert conn.at, "no probe before the deadline"
+    # (A timer may fire up to the clock's resolution early.)
+    assert all(b - a >= 0.099 for a, b in itertools.pairwise(conn.at))
+    assert all(t < deadline for t in conn.at)
+
+
+async def test_watchdog_keeps_probing_a_call_without_deadline() -> None:
+    wire = Wire()
+    await wire.handshake()
+    stream = wire.send()
+    conn = _Probed(wanted=3)
+    loop = asyncio.get_running_loop()
+    stream.timer = loop.call_later(0, _watchdog, conn, stream, None, 0.02)
+    await asyncio.wait_for(conn.enough.wait(), 10)
+    stream.timer.cancel()
+    assert not stream.future.done()
