@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -145,7 +145,17 @@ class UnaryStream:
     """One unary call's HTTP/2 stream: filled by `UnaryLane`, completing `future` when
     the stream ends (or fails with `StreamTerminatedError`)."""
 
-    __slots__ = ("chunks", "future", "headers", "id", "timer", "trailers", "unacked")
+    __slots__ = (
+        "chunks",
+        "future",
+        "header_map",
+        "headers",
+        "id",
+        "timer",
+        "trailer_map",
+        "trailers",
+        "unacked",
+    )
 
     def __init__(self, stream_id: int, future: asyncio.Future[None]) -> None:
         self.id = stream_id
@@ -153,13 +163,15 @@ class UnaryStream:
         self.chunks: list[bytes] = []
         self.headers: list[tuple[str, str]] | None = None
         self.trailers: list[tuple[str, str]] | None = None
+        self.header_map: dict[str, str] = {}
+        self.trailer_map: dict[str, str] = {}
         self.unacked = 0
         # The call's one timer (probe, then deadline); set and cancelled by the caller.
         self.timer: asyncio.TimerHandle | None = None
 
     def reply(self) -> bytes:
         """The reply message, or the call's error as `GRPCError`."""
-        headers = dict(self.headers or ())
+        headers = self.header_map
         http_status = headers.get(":status")
         if http_status != "200":
             if http_status is None:
@@ -172,7 +184,7 @@ class UnaryStream:
         if not content_type.startswith("application/grpc"):
             raise GRPCError(Status.UNKNOWN, f"Invalid content-type: {content_type!r}")
         # A reply without a message carries its status in the headers ("trailers-only").
-        trailers = headers if "grpc-status" in headers else dict(self.trailers or ())
+        trailers = headers if "grpc-status" in headers else self.trailer_map
         raw_status = trailers.get("grpc-status")
         if raw_status is None:
             raise GRPCError(Status.UNKNOWN, "Missing grpc-status header")
@@ -216,6 +228,10 @@ class UnaryLane:
         # HPACK blocks of the per-call headers (grpc-timeout, token, hasleader): they
         # take few distinct values.
         self._blocks: dict[tuple[tuple[str, str], ...], bytes] = {}
+        # Decoded response header blocks, see _decode.
+        self._decoded: dict[
+            bytes, tuple[Any, int, int, tuple[list[tuple[str, str]], dict[str, str]]]
+        ] = {}
 
     # -- sending -----------------------------------------------------------------
 
@@ -389,19 +405,46 @@ class UnaryLane:
         self, stream_id: int, stream: UnaryStream | None, block: bytes, end_stream: bool
     ) -> None:
         try:
-            # h2's decoder: its dynamic table must follow every block the server sent.
-            decoder = self._protocol.connection._connection.decoder
-            headers = cast(list[tuple[str, str]], decoder.decode(block, raw=False))
+            headers, mapping = self._decode(block)
         except Exception:  # hpack.HPACKError and friends: the connection is unusable
             self._protocol.processor.close("Protocol error")
             return
         if stream is not None:
             if stream.headers is None:
-                stream.headers = headers
+                stream.headers, stream.header_map = headers, mapping
             else:
-                stream.trailers = headers
+                stream.trailers, stream.trailer_map = headers, mapping
         if end_stream:
             self._ended(stream_id, stream)
+
+    def _decode(self, block: bytes) -> tuple[list[tuple[str, str]], dict[str, str]]:
+        # h2's decoder: its dynamic table must follow every block the server sent. A
+        # server answers every call with the same few blocks (indexed `:status`,
+        # `content-type`, `grpc-status`, ...), so decoding is cached: a block whose
+        # decoding left the table unchanged decodes the same way for as long as the
+        # table stays as it was (same newest entry object, size and limit).
+        table = self._protocol.connection._connection.decoder.header_table
+        entries = table.dynamic_entries
+        state = (entries[0] if entries else None, len(entries), table.maxsize)
+        cached = self._decoded.get(block)
+        if (
+            cached is not None
+            and cached[0] is state[0]
+            and cached[1] == state[1]
+            and cached[2] == state[2]
+        ):
+            return cached[3]
+        decoder = self._protocol.connection._connection.decoder
+        headers = cast(list[tuple[str, str]], decoder.decode(block, raw=False))
+        result = headers, dict(headers)
+        if (entries[0] if entries else None) is state[0] and (len(entries), table.maxsize) == (
+            state[1],
+            state[2],
+        ):
+            if len(self._decoded) >= 64:
+                self._decoded.clear()
+            self._decoded[block] = (*state, result)
+        return result
 
     def _ended(self, stream_id: int, stream: UnaryStream | None) -> None:
         self._abandoned.pop(stream_id, None)

@@ -368,3 +368,31 @@ async def test_watchdog_keeps_probing_a_call_without_deadline() -> None:
     await asyncio.wait_for(conn.enough.wait(), 10)
     stream.timer.cancel()
     assert not stream.future.done()
+
+
+async def test_cached_header_decoding_follows_the_servers_table() -> None:
+    # The same header block bytes mean different headers once the server has changed
+    # its HPACK table: "dynamic entry 62" is whatever was added last. With room for one
+    # entry only, the table's length stays the same while its content changes.
+    wire = Wire()
+    await wire.handshake()
+    wire.server.encoder.header_table_size = 40
+    fixed = [(":status", "200"), hpack.NeverIndexedHeaderTuple("content-type", "application/grpc")]
+    blocks, seen = [], []
+    for extra in [("x-a", "1"), ("x-a", "1"), ("x-b", "2"), ("x-b", "2"), ("x-a", "1")]:
+        stream = wire.send()
+        await wire.to_server()
+        wire.server.send_headers(stream.id, [*fixed, extra])
+        blocks.append(wire.server.data_to_send())
+        wire.server.send_data(stream.id, b"\x00\x00\x00\x00\x00")
+        wire.server.send_headers(
+            stream.id, [hpack.NeverIndexedHeaderTuple("grpc-status", "0")], end_stream=True
+        )
+        wire.protocol.data_received(blocks[-1])
+        wire.to_client()
+        await stream.future
+        seen.append(tuple(stream.headers[-1]))
+        assert stream.reply() == b""
+        wire.lane.finish(stream)
+    assert blocks[1][9:] == blocks[3][9:]  # the same bytes, ...
+    assert seen == [("x-a", "1"), ("x-a", "1"), ("x-b", "2"), ("x-b", "2"), ("x-a", "1")]
