@@ -69,6 +69,10 @@ class _CoalescingTransport:
         if buffer and not self._transport.is_closing():
             self._transport.write(b"".join(buffer))
 
+    def is_closing(self) -> bool:
+        # Asked on every call: spelled out rather than found through __getattr__.
+        return self._transport.is_closing()
+
     def close(self) -> None:
         self._flush()
         if self._transport.get_extra_info("sslcontext") is not None:
