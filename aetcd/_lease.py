@@ -465,7 +465,8 @@ class _KeepAliveManager:
         if entry.expired:
             logger.log(level, "%s", error)
 
-    def _on_reply(self, msg: pb.LeaseKeepAliveResponse) -> None:
+    def _on_reply(self, msg: LeaseKeepAliveResponse) -> None:
+        # `msg` comes decoded by `_codec.decode_lease_keep_alive_response`.
         now = time.monotonic()
         if self._unanswered:
             self._unanswered -= 1
@@ -489,11 +490,9 @@ class _KeepAliveManager:
         self._poke_timer()
         if entry.confirmed is not None:
             entry.confirmed.set()
-        listeners = [h for h in entry.holders if h._listening]
-        if listeners:
-            resp = LeaseKeepAliveResponse(header(msg.header), msg.id, msg.ttl)
-            for holder in listeners:
-                holder._push(resp)
+        for holder in entry.holders:
+            if holder._listening:
+                holder._push(msg)
 
     def _expire_overdue(self, entries: list[_KeptLease]) -> None:
         for entry in entries:
@@ -1154,7 +1153,7 @@ class LeaseMixin(ServiceBase):
         )
         if reply.ttl <= 0:
             raise LeaseNotFoundError(f"lease {lease_id:x} not found", lease_id=lease_id)
-        return LeaseKeepAliveResponse(header(reply.header), reply.id, reply.ttl)
+        return reply
 
     def lease(self, ttl: int, *, id: int | None = None, timeout: TimeoutArg = DEFAULT) -> Lease:
         """A lease of `ttl` seconds, granted and kept alive until the block ends:

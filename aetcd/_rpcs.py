@@ -89,10 +89,11 @@ DELETE_RANGE = Method(
 TXN = Method(_KV + "Txn", pb.TxnRequest, Decoder(_codec.decode_txn_response), idempotent=False)
 COMPACT = Method(_KV + "Compact", pb.CompactionRequest, pb.CompactionResponse, idempotent=False)
 
+# Watch and keep-alive replies are decoded straight into what `_watch` and `_lease` use.
 WATCH = Method(
     _WATCH + "Watch",
     pb.WatchRequest,
-    pb.WatchResponse,
+    Decoder(_codec.decode_watch_response),
     idempotent=False,
     cardinality=Cardinality.STREAM_STREAM,
 )
@@ -107,7 +108,7 @@ LEASE_REVOKE = Method(
 LEASE_KEEP_ALIVE = Method(
     _LEASE + "LeaseKeepAlive",
     pb.LeaseKeepAliveRequest,
-    pb.LeaseKeepAliveResponse,
+    Decoder(_codec.decode_lease_keep_alive_response),
     idempotent=True,
     cardinality=Cardinality.STREAM_STREAM,
 )

@@ -65,7 +65,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -96,10 +96,12 @@ from ._exceptions import (
     from_grpc_error,
 )
 from ._keys import ALL_KEYS, check_bool, check_revision, resolve_range
-from ._models import KeyValue, ResponseHeader, header, key_value
+from ._models import KeyValue, ResponseHeader, header
 from ._proto import etcdserverpb as pb
-from ._proto import mvccpb
 from ._transport import CONNECTION_ERRORS, EndpointConnection, Transport
+
+if TYPE_CHECKING:  # `_codec` builds this module's events: it imports `_watch`
+    from ._codec import WatchReply
 
 __all__ = [
     "BUFFER_LIMIT_BYTES",
@@ -190,26 +192,25 @@ class WatchResponse:
 
 
 class _Signal:
-    """A level-triggered wake-up for tasks of one event loop (no missed wake-ups)."""
+    """A level-triggered wake-up for tasks of one event loop (no missed wake-ups): `wait`
+    returns once `set` was called since the last `wait` returned.
 
-    __slots__ = ("_event", "_flag")
+    Built on one `asyncio.Event` (the client runs on asyncio): a fresh `anyio.Event` per
+    wait cost more than the rest of handing a watch response to its consumer."""
+
+    __slots__ = ("_event",)
 
     def __init__(self) -> None:
-        self._flag = False
-        self._event: anyio.Event | None = None
+        self._event = asyncio.Event()
 
     def set(self) -> None:
-        self._flag = True
-        event, self._event = self._event, None
-        if event is not None:
-            event.set()
+        self._event.set()
 
     async def wait(self) -> None:
-        while not self._flag:
-            if self._event is None:
-                self._event = anyio.Event()
-            await self._event.wait()
-        self._flag = False
+        event = self._event
+        while not event.is_set():  # another waiter may have taken the wake-up first
+            await event.wait()
+        event.clear()
 
 
 class _StreamEnd(Exception):
@@ -287,17 +288,14 @@ def _auth_retryable(err: BaseException) -> bool:
     return isinstance(err, (InvalidAuthTokenError, AuthOldRevisionError, UserEmptyError))
 
 
-def _kv_size(kv: mvccpb.KeyValue | None) -> int:
-    return 0 if kv is None else len(kv.key) + len(kv.value)
-
-
-def _event(ev: mvccpb.Event) -> Event:
-    kv = ev.kv if ev.kv is not None else mvccpb.KeyValue()
-    return Event(
-        EventType(int(ev.type)),
-        key_value(kv),
-        None if ev.prev_kv is None else key_value(ev.prev_kv),
-    )
+def _size(events: list[Event]) -> int:
+    """Bytes of keys and values of `events` (what the slow-consumer bound counts)."""
+    size = 0
+    for e in events:
+        size += len(e.kv.key) + len(e.kv.value)
+        if e.prev_kv is not None:
+            size += len(e.prev_kv.key) + len(e.prev_kv.value)
+    return size
 
 
 # --------------------------------------------------------------------------- per watch
@@ -334,7 +332,7 @@ class _WatchState:
         self.closed = False  # ended by its owner
         self.error: BaseException | None = None  # raised once the buffer is drained
         self.auth_retries = 0
-        self.fragments: list[mvccpb.Event] = []
+        self.fragments: list[Event] = []
         self.buffer: deque[tuple[WatchResponse, int, int]] = deque()
         self.buffered_events = 0
         self.buffered_bytes = 0
@@ -360,7 +358,7 @@ class _WatchState:
         )
 
     def push(self, response: WatchResponse, size: int) -> None:
-        count = max(1, len(response.events))
+        count = len(response.events) or 1  # a progress notification counts as one
         self.buffer.append((response, count, size))
         self.buffered_events += count
         self.buffered_bytes += size
@@ -746,7 +744,7 @@ class WatchMultiplexer:
     async def _recv_loop(self, stream: Stream[Any, Any], conn: EndpointConnection) -> None:
         first = True
         while True:
-            message: pb.WatchResponse | None = await stream.recv_message()
+            message: WatchReply | None = await stream.recv_message()
             if message is None:
                 # The server ended the stream; its status says why.
                 with contextlib.suppress(Exception):  # may be half-closed already
@@ -763,14 +761,14 @@ class WatchMultiplexer:
 
     # -- responses ------------------------------------------------------------------------
 
-    def _handle(self, r: pb.WatchResponse) -> None:
+    def _handle(self, r: WatchReply) -> None:
         if r.created:
             self._on_created(r)
             return
         wid = r.watch_id
         if wid == _ALL_WATCHES:
             if not r.canceled and not r.events:
-                h = header(r.header)
+                h = header(None) if r.header is None else r.header
                 for each in list(self._by_id.values()):
                     self._deliver_progress(each, h, broadcast=True)
             return
@@ -789,17 +787,18 @@ class WatchMultiplexer:
             self.fragments_received += 1
             state.fragments.extend(r.events)
             return
-        events = list(r.events)
+        events, size = r.events, r.size
         if state.fragments:
             events = state.fragments + events
+            size = _size(events)
             state.fragments = []
-        h = header(r.header)
+        h = header(None) if r.header is None else r.header
         if events:
-            self._deliver_events(state, h, events)
+            self._deliver_events(state, h, events, size)
         else:
             self._deliver_progress(state, h, broadcast=False)
 
-    def _on_created(self, r: pb.WatchResponse) -> None:
+    def _on_created(self, r: WatchReply) -> None:
         state = self._creating
         self._creating = None
         self._wake_sender.set()
@@ -822,7 +821,7 @@ class WatchMultiplexer:
             state.created = True
             state.answered.set()
 
-    def _on_refused(self, state: _WatchState, r: pb.WatchResponse) -> None:
+    def _on_refused(self, state: _WatchState, r: WatchReply) -> None:
         err = _reason_error(r.cancel_reason, WatchCanceledError)
         if _unavailable(err):
             # e.g. "no leader": this member cannot serve; recreate everything elsewhere.
@@ -864,7 +863,7 @@ class WatchMultiplexer:
         else:
             self._enqueue_create(state)
 
-    def _on_canceled(self, state: _WatchState, r: pb.WatchResponse) -> None:
+    def _on_canceled(self, state: _WatchState, r: WatchReply) -> None:
         self._by_id.pop(r.watch_id, None)
         state.watch_id = None
         state.fragments = []
@@ -882,21 +881,21 @@ class WatchMultiplexer:
         self._terminate(state, err)
 
     def _deliver_events(
-        self, state: _WatchState, h: ResponseHeader, events: list[mvccpb.Event]
+        self, state: _WatchState, h: ResponseHeader, events: list[Event], size: int
     ) -> None:
         floor = state.last_event_rev
-        if events[0].kv is not None and events[0].kv.mod_revision <= floor:
+        if events[0].kv.mod_revision <= floor:
             # Already delivered (a replay after resuming): keep only newer revisions.
-            events = [e for e in events if e.kv is not None and e.kv.mod_revision > floor]
+            events = [e for e in events if e.kv.mod_revision > floor]
             if not events:
                 return
-        last = events[-1].kv
-        rev = last.mod_revision if last is not None else floor
+            size = _size(events)
+        rev = events[-1].kv.mod_revision
         state.last_event_rev = rev
         state.next_rev = rev + 1
-        state.progress_rev = max(state.progress_rev, rev)
-        size = sum(_kv_size(e.kv) + _kv_size(e.prev_kv) for e in events)
-        self._push(state, WatchResponse(h, tuple(_event(e) for e in events)), size)
+        if rev > state.progress_rev:
+            state.progress_rev = rev
+        self._push(state, WatchResponse(h, tuple(events)), size)
 
     def _deliver_progress(self, state: _WatchState, h: ResponseHeader, *, broadcast: bool) -> None:
         if state.detached or h.revision < state.progress_rev:
@@ -1009,7 +1008,8 @@ class Watch(Handle):
         while True:
             if state.buffer:
                 response = state.pop()
-                mux.reattach_if_drained(state)
+                if state.detached:
+                    mux.reattach_if_drained(state)
                 return response
             if state.error is not None:
                 raise state.error

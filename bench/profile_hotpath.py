@@ -1,10 +1,13 @@
-"""Profile aetcd's put and range end to end with py-spy (sampling; no code changes).
+"""Profile aetcd's hot paths end to end with py-spy (sampling; no code changes).
 
     make bench BENCH_ARGS=--quick      # once, to create .bench/venv-tools (py-spy)
     .venv/bin/python bench/profile_hotpath.py [--count 20000] [--in-flight 64] [--cases put,range]
+    .venv/bin/python bench/profile_hotpath.py --cases watch-live,watch-replay,lease-keepalive
 
 Starts a throwaway etcd, runs the aetcd bench worker (bench/workers/worker_aetcd.py)
-under `py-spy record` for each case, and prints the hot spots as Markdown:
+under `py-spy record` for each case (any case of bench/run.py; the watch cases get
+`--count` events from the raw grpc.aio writer of .bench/venv-grpcio, as in `make bench`),
+and prints the hot spots as Markdown:
 - by component (the package of the innermost frame: aetcd, grpclib, h2, ...),
 - by function, self time (innermost frame) and total time (anywhere on the stack).
 Percentages are of the samples taken while the worker's event loop ran (start-up and
@@ -17,15 +20,18 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = ROOT / "bench" / "workers"
 DOT_BENCH = ROOT / ".bench"
 PY_SPY = DOT_BENCH / "venv-tools" / "bin" / "py-spy"
+WRITER_PYTHON = DOT_BENCH / "venv-grpcio" / "bin" / "python"
 
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*)\)$")
 
@@ -147,6 +153,27 @@ def analyse(raw: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def start_writer(endpoint: str, count: int) -> subprocess.Popen[str]:
+    """The raw grpc.aio writer of the watch cases: puts `count` stamped values at 64 in
+    flight and prints {"first_revision", ...} when done."""
+    params = {"endpoint": endpoint, "prefix": "b/", "n": count, "conc": 64, "value_size": 256}
+    return subprocess.Popen(
+        [str(WRITER_PYTHON), str(WORKERS / "worker_grpcaio.py"), "writer", json.dumps(params)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "BENCH_STUBS": str(DOT_BENCH / "stubs")},
+        cwd=str(WORKERS),
+    )
+
+
+def writer_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise SystemExit(f"the watch writer failed (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int, rate: int) -> Path:
     raw = DOT_BENCH / f"profile-{case}.txt"
     cmd = [
@@ -179,20 +206,28 @@ def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int,
         "prefix": "b/",
         "value_size": 256,
     }
+    if case == "watch-replay":
+        params["start_revision"] = writer_result(start_writer(endpoint, count))["first_revision"]
     proc.stdin.write(json.dumps(params) + "\n" + json.dumps({"op": "exit"}) + "\n")
     proc.stdin.flush()
     result = None
+    writer = None
     for line in proc.stdout:
         if line.startswith("{"):
             msg = json.loads(line)
-            if "result" in msg:
+            if "ready" in msg:  # watch-live: the watch is created, start writing
+                writer = start_writer(endpoint, count)
+            elif "result" in msg:
                 result = msg["result"]
             elif "error" in msg or "na" in msg:
                 raise SystemExit(f"{case}: {msg}")
     proc.wait()
+    if writer is not None:
+        writer_result(writer)
     if result:
         print(
-            f"<!-- {case} @{conc}: {result['ops_per_s']:,.0f} ops/s under py-spy, "
+            f"<!-- {case}{'' if case.startswith('watch') else f' @{conc}'}: "
+            f"{result['ops_per_s']:,.0f} ops/s under py-spy, "
             f"{result['client_cpu_us_per_op']:.0f} µs client CPU per op -->"
         )
     return raw
@@ -200,7 +235,7 @@ def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int,
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--count", type=int, default=20000)
+    ap.add_argument("--count", type=int, default=20000, help="requests, or events to watch")
     ap.add_argument("--in-flight", type=int, default=64)
     ap.add_argument("--cases", default="put,range")
     ap.add_argument("--rate", type=int, default=250, help="samples per second")
@@ -219,7 +254,8 @@ def main() -> int:
             raw = profile_case(
                 server.endpoint, server.member.pid, case, args.count, args.in_flight, args.rate
             )
-            print(f"\n### {case} @{args.in_flight} in flight\n")
+            where = "" if case.startswith("watch") else f" @{args.in_flight} in flight"
+            print(f"\n### {case}{where}\n")
             print(analyse(raw, args.top))
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import aetcd
+from aetcd import _codec
 from aetcd._lease import (
     SEND_SLACK,
     LeaseKeepAliveResponse,
@@ -280,8 +281,10 @@ class _FakeTransport:
         probe_after = 1.0
 
 
-def reply(lease_id: int, ttl: int) -> pb.LeaseKeepAliveResponse:
-    return pb.LeaseKeepAliveResponse(header=pb.ResponseHeader(revision=7), id=lease_id, ttl=ttl)
+def reply(lease_id: int, ttl: int) -> LeaseKeepAliveResponse:
+    # As the keep-alive stream hands it over: decoded from the wire by `_codec`.
+    msg = pb.LeaseKeepAliveResponse(header=pb.ResponseHeader(revision=7), id=lease_id, ttl=ttl)
+    return _codec.decode_lease_keep_alive_response(bytes(msg))
 
 
 async def test_zero_ttl_reply_reports_loss_to_every_holder() -> None:

@@ -9,6 +9,7 @@ import pytest
 from grpclib.const import Status
 
 import aetcd
+from aetcd import _codec
 from aetcd._config import ClientConfig
 from aetcd._models import KeyValue
 from aetcd._proto import etcdserverpb as pb
@@ -75,13 +76,18 @@ def events(
     return pb.WatchResponse(header=hdr(rev), watch_id=watch_id, events=list(evs), **kw)
 
 
+def feed(mux: WatchMultiplexer, response: pb.WatchResponse) -> None:
+    """Hand `response` to the multiplexer as its stream does: decoded from the wire."""
+    mux._handle(_codec.decode_watch_response(bytes(response)))
+
+
 def created(mux: WatchMultiplexer, revision: int = 10) -> int:
     """Send the next create and answer it; returns the watch id."""
     request, _ = mux._next_request()
     assert request is not None
     assert request.create_request is not None
     wid = request.create_request.watch_id
-    mux._handle(pb.WatchResponse(header=hdr(revision), watch_id=wid, created=True))
+    feed(mux, pb.WatchResponse(header=hdr(revision), watch_id=wid, created=True))
     return wid
 
 
@@ -166,8 +172,8 @@ def test_creates_are_serialised_and_matched_in_order() -> None:
     assert first.create_request.key == b"a"
     assert first.create_request.start_revision == 0
     assert mux._next_request() == (None, [])  # one create in flight at a time
-    mux._handle(
-        pb.WatchResponse(header=hdr(10), watch_id=first.create_request.watch_id, created=True)
+    feed(
+        mux, pb.WatchResponse(header=hdr(10), watch_id=first.create_request.watch_id, created=True)
     )
     assert a.created
     assert a.answered.is_set()
@@ -178,8 +184,8 @@ def test_creates_are_serialised_and_matched_in_order() -> None:
     assert second.create_request.key == b"b"
     assert second.create_request.start_revision == 3
     assert second.create_request.watch_id != first.create_request.watch_id
-    mux._handle(
-        pb.WatchResponse(header=hdr(10), watch_id=second.create_request.watch_id, created=True)
+    feed(
+        mux, pb.WatchResponse(header=hdr(10), watch_id=second.create_request.watch_id, created=True)
     )
     assert b.next_rev == 3  # a replay from 3 keeps its own start
 
@@ -189,10 +195,10 @@ def test_fragments_are_reassembled() -> None:
     state = mux.add(spec(b"k", range_end=b"l", fragment=True))
     wid = created(mux)
     evs = [put(b"k%d" % i, 11) for i in range(5)]
-    mux._handle(events(wid, *evs[:2], fragment=True))
-    mux._handle(events(wid, *evs[2:4], fragment=True))
+    feed(mux, events(wid, *evs[:2], fragment=True))
+    feed(mux, events(wid, *evs[2:4], fragment=True))
     assert not state.buffer
-    mux._handle(events(wid, evs[4]))
+    feed(mux, events(wid, evs[4]))
     (response,) = drain(state)
     assert [e.kv.key for e in response.events] == [b"k%d" % i for i in range(5)]
     assert mux.fragments_received == 2
@@ -202,9 +208,9 @@ def test_replayed_revisions_are_dropped() -> None:
     mux = make_mux()
     state = mux.add(spec())
     wid = created(mux)
-    mux._handle(events(wid, put(b"k", 11), put(b"k", 12, 2)))
-    mux._handle(events(wid, put(b"k", 12, 2)))  # already delivered
-    mux._handle(events(wid, put(b"k", 12, 2), put(b"k", 13, 3)))
+    feed(mux, events(wid, put(b"k", 11), put(b"k", 12, 2)))
+    feed(mux, events(wid, put(b"k", 12, 2)))  # already delivered
+    feed(mux, events(wid, put(b"k", 12, 2), put(b"k", 13, 3)))
     revisions = [[e.kv.mod_revision for e in r.events] for r in drain(state)]
     assert revisions == [[11, 12], [13]]
     assert state.next_rev == 14
@@ -214,14 +220,14 @@ def test_responses_for_unknown_watch_ids_are_cancelled() -> None:
     mux = make_mux()
     mux.add(spec())
     created(mux)
-    mux._handle(events(999, put(b"x", 20)))
+    feed(mux, events(999, put(b"x", 20)))
     request, _ = mux._next_request()
     assert request is not None
     assert request.cancel_request is not None
     assert request.cancel_request.watch_id == 999
-    mux._handle(events(999, put(b"x", 21)))  # in flight: ignored, not cancelled twice
+    feed(mux, events(999, put(b"x", 21)))  # in flight: ignored, not cancelled twice
     assert mux._next_request() == (None, [])
-    mux._handle(pb.WatchResponse(header=hdr(21), watch_id=999, canceled=True))
+    feed(mux, pb.WatchResponse(header=hdr(21), watch_id=999, canceled=True))
     assert 999 not in mux._cancelling
 
 
@@ -232,18 +238,18 @@ def test_progress_notifications() -> None:
     wid_a = created(mux, 10)
     created(mux, 10)
     # Requested progress (watch id -1) reaches every watch but is no resume point.
-    mux._handle(pb.WatchResponse(header=hdr(15), watch_id=-1))
+    feed(mux, pb.WatchResponse(header=hdr(15), watch_id=-1))
     for state in (a, b):
         (response,) = drain(state)
         assert response.is_progress_notify
         assert response.header.revision == 15
         assert state.next_rev == 11
     # A watch's own notification is ordered with its events: it moves the resume point.
-    mux._handle(pb.WatchResponse(header=hdr(16), watch_id=wid_a))
+    feed(mux, pb.WatchResponse(header=hdr(16), watch_id=wid_a))
     assert drain(a)[0].header.revision == 16
     assert a.next_rev == 17
     # One that would go backwards (a member that is behind) is not delivered.
-    mux._handle(pb.WatchResponse(header=hdr(12), watch_id=wid_a))
+    feed(mux, pb.WatchResponse(header=hdr(12), watch_id=wid_a))
     assert not a.buffer
     assert a.next_rev == 17
 
@@ -253,8 +259,8 @@ async def test_compaction_is_raised_after_earlier_responses() -> None:
     state = mux.add(spec())
     wid = created(mux)
     watch = handle(mux, state)
-    mux._handle(events(wid, put(b"k", 11)))
-    mux._handle(pb.WatchResponse(header=hdr(30), watch_id=wid, canceled=True, compact_revision=25))
+    feed(mux, events(wid, put(b"k", 11)))
+    feed(mux, pb.WatchResponse(header=hdr(30), watch_id=wid, canceled=True, compact_revision=25))
     assert (await watch.__anext__()).events[0].kv.mod_revision == 11
     with pytest.raises(aetcd.CompactedError) as info:
         await watch.__anext__()
@@ -273,14 +279,15 @@ async def test_refused_create_fails_only_that_watch() -> None:
     request, _ = mux._next_request()
     assert request is not None
     assert request.create_request is not None
-    mux._handle(
+    feed(
+        mux,
         pb.WatchResponse(
             header=hdr(10),
             watch_id=request.create_request.watch_id,
             created=True,
             canceled=True,
             cancel_reason="rpc error: code = PermissionDenied desc = etcdserver: permission denied",
-        )
+        ),
     )
     assert refused.answered.is_set()
     with pytest.raises(aetcd.PermissionDeniedError):
@@ -294,10 +301,11 @@ def test_no_leader_moves_the_stream() -> None:
     state = mux.add(spec())
     wid = created(mux)
     with pytest.raises(_StreamEnd) as info:
-        mux._handle(
+        feed(
+            mux,
             pb.WatchResponse(
                 header=hdr(10), watch_id=wid, canceled=True, cancel_reason="etcdserver: no leader"
-            )
+            ),
         )
     assert info.value.mark_failed
     assert isinstance(info.value.reason, aetcd.NoLeaderError)
@@ -317,7 +325,7 @@ async def test_slow_consumer_is_detached_and_resumed() -> None:
     wid = created(mux)
     other_wid = created(mux)
     for rev in range(11, 16):
-        mux._handle(events(wid, put(b"slow", rev, rev - 10)))
+        feed(mux, events(wid, put(b"slow", rev, rev - 10)))
     assert slow.detached
     assert mux.detaches == 1
     request, _ = mux._next_request()
@@ -325,10 +333,10 @@ async def test_slow_consumer_is_detached_and_resumed() -> None:
     assert request.cancel_request is not None
     assert request.cancel_request.watch_id == wid
     # Responses still in flight for the old id are dropped (they will be replayed) ...
-    mux._handle(events(wid, put(b"slow", 16, 6)))
+    feed(mux, events(wid, put(b"slow", 16, 6)))
     assert len(slow.buffer) == 5
     # ... and the other watch is not affected.
-    mux._handle(events(other_wid, put(b"other", 17)))
+    feed(mux, events(other_wid, put(b"other", 17)))
     assert len(other.buffer) == 1
     watch = handle(mux, slow)
     for rev in range(11, 14):
@@ -340,8 +348,8 @@ async def test_slow_consumer_is_detached_and_resumed() -> None:
     assert request.create_request is not None
     assert request.create_request.start_revision == 16
     new_wid = request.create_request.watch_id
-    mux._handle(pb.WatchResponse(header=hdr(17), watch_id=new_wid, created=True))
-    mux._handle(events(new_wid, put(b"slow", 16, 6), revision=17))
+    feed(mux, pb.WatchResponse(header=hdr(17), watch_id=new_wid, created=True))
+    feed(mux, events(new_wid, put(b"slow", 16, 6), revision=17))
     revisions = [(await watch.__anext__()).events[0].kv.mod_revision for _ in range(3)]
     assert revisions == [14, 15, 16]
 
@@ -351,7 +359,7 @@ async def test_stream_reset_recreates_watches_in_order_from_their_next_revision(
     states = [mux.add(spec(b"k%d" % i)) for i in range(3)]
     for _ in states:
         created(mux, 10)
-    mux._handle(events(states[1].watch_id or 0, put(b"k1", 12)))
+    feed(mux, events(states[1].watch_id or 0, put(b"k1", 12)))
     mux.remove(states[2])
     mux._reset_stream_state()
     starts = []
@@ -360,8 +368,11 @@ async def test_stream_reset_recreates_watches_in_order_from_their_next_revision(
         assert request is not None
         assert request.create_request is not None
         starts.append((request.create_request.key, request.create_request.start_revision))
-        mux._handle(
-            pb.WatchResponse(header=hdr(20), watch_id=request.create_request.watch_id, created=True)
+        feed(
+            mux,
+            pb.WatchResponse(
+                header=hdr(20), watch_id=request.create_request.watch_id, created=True
+            ),
         )
     assert starts == [(b"k0", 11), (b"k1", 13)]
     assert mux._next_request() == (None, [])
@@ -401,7 +412,7 @@ async def test_owner_leaving_during_create_cancels_the_created_watch() -> None:
     assert request.create_request is not None
     mux.remove(state)
     wid = request.create_request.watch_id
-    mux._handle(pb.WatchResponse(header=hdr(10), watch_id=wid, created=True))
+    feed(mux, pb.WatchResponse(header=hdr(10), watch_id=wid, created=True))
     cancel, _ = mux._next_request()
     assert cancel is not None
     assert cancel.cancel_request is not None
@@ -422,5 +433,5 @@ async def test_signal_wakes_every_waiter() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(consume)
             await anyio.sleep(0.01)
-            mux._handle(events(wid, put(b"k", 11)))
+            feed(mux, events(wid, put(b"k", 11)))
     assert got == [11]
