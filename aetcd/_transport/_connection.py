@@ -92,6 +92,10 @@ class TLSRefused(ConnectionError):
     """Internal: a TLS connection ended before the server sent a single byte."""
 
 
+class ServerSilent(ConnectionError):
+    """Internal: the endpoint accepted the TCP connection but sent nothing."""
+
+
 class _H2Protocol(H2Protocol):
     # Why the connection ended, if it ended before the server sent a single byte.
     # etcd (Go's HTTP/2 server) sends its SETTINGS as soon as a connection is up, so
@@ -103,18 +107,27 @@ class _H2Protocol(H2Protocol):
     _received = False
 
     unary_lane: UnaryLane
+    # Set once the server has sent its first bytes (its SETTINGS), or the connection
+    # ended before that.
+    answered: asyncio.Event
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(cast(asyncio.Transport, _CoalescingTransport(transport)))
         self.unary_lane = UnaryLane(self, super().data_received)
+        self.answered = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
-        self._received = True
+        if not self._received:
+            self._received = True
+            self.answered.set()
         self.unary_lane.feed(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if exc is not None and not self._received:
-            self.lost_before_data = exc
+        if not self._received:
+            self.lost_before_data = exc or ConnectionResetError(
+                "the server closed the connection before sending anything"
+            )
+            self.answered.set()
         self.unary_lane.close("Connection lost")
         super().connection_lost(exc)
 
@@ -233,18 +246,49 @@ class EndpointConnection:
 
     async def connect(self, timeout: float | None) -> H2Protocol:
         """Open the HTTP/2 connection if needed. Raises `OSError`/`TimeoutError` when the
-        member cannot be reached; nothing has been sent to it in that case."""
+        member cannot be reached; nothing has been sent to it in that case.
+
+        A connection counts as established once the server has spoken: etcd (Go's
+        HTTP/2 server) sends its SETTINGS as soon as a connection is up. An endpoint
+        that accepts TCP but stays silent (a black hole, a wedged member, a proxy with
+        no backend) fails here, after `probe_after + probe_timeout` at most, while
+        sending a request elsewhere is still safe for every RPC; found later, a call
+        that may have reached it could not be resent.
+        """
         channel = self.channel
         if channel._connected:
-            return channel._protocol  # type: ignore[return-value]
+            protocol = cast(_H2Protocol, channel._protocol)
+            if protocol.answered.is_set() and protocol.lost_before_data is None:
+                return protocol
+        start = time.monotonic()
         with anyio.fail_after(timeout):
-            protocol = await channel.__connect__()
+            protocol = cast(_H2Protocol, await channel.__connect__())
         if self._channel is not channel:
             # Closed (failure elsewhere, or client closing) while we were connecting:
             # grpclib's close() could not close a connection that did not exist yet,
             # so this one is ours to close, and nothing may be sent on it.
             channel.close()
             raise ConnectionResetError(f"connection to {self.endpoint} closed while connecting")
+        if not protocol.answered.is_set():
+            silence = self._config.probe_after + self._config.probe_timeout
+            remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 0.0)
+            try:
+                with anyio.fail_after(silence if remaining is None else min(silence, remaining)):
+                    await protocol.answered.wait()
+            except TimeoutError:
+                if remaining is not None and remaining < silence:
+                    raise  # the caller's time ran out, not the endpoint's chance
+                if self._channel is channel:
+                    self.close()
+                raise ServerSilent(
+                    f"{self.endpoint} accepted the connection but sent nothing for "
+                    f"{silence:g} s (probe_after + probe_timeout)"
+                ) from None
+        if protocol.lost_before_data is not None:
+            lost = self.tls_error or protocol.lost_before_data
+            if self._channel is channel:
+                self.close()
+            raise lost
         return protocol
 
     def probe(self) -> None:

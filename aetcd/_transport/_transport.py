@@ -254,8 +254,10 @@ class Transport:
                 if cut_by_deadline and isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
                     # The caller's deadline ended the attempt, not the endpoint: it
                     # must not be cooled down for someone else's short timeout.
+                    earlier = "" if last is None else f" (earlier attempt: {last})"
                     raise DeadlineExceededError(
-                        f"{method.name}: deadline exceeded while connecting to {conn.endpoint}"
+                        f"{method.name}: deadline exceeded while connecting to "
+                        f"{conn.endpoint}{earlier}"
                     ) from exc
                 conn.mark_failed(exc)
                 last = exc
