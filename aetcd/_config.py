@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._exceptions import ArgumentTypeError, ArgumentValueError
+from ._keys import check_bool
 
 __all__ = ["DEFAULT", "ClientConfig", "TLSConfig", "TimeoutArg", "UseDefault"]
 
@@ -107,6 +108,12 @@ class ClientConfig:
     # A failed endpoint cools down before it is tried again: initial, doubling, capped.
     cooldown_initial: float = 0.1
     cooldown_max: float = 5.0
+    # Gets issued in the same event-loop iteration while others are in progress go to
+    # etcd as one Txn of Range operations (a get alone as a plain Range), which saves
+    # the client most of the per-call cost when many reads are in flight. Results,
+    # errors and deadlines are those of separate calls: a refused batch is resent read
+    # by read (`_coalesce.py`). False: every get is a Range of its own.
+    coalesce_reads: bool = True
 
     def __post_init__(self) -> None:
         _check_positive("timeout", self.timeout, allow_none=True)
@@ -148,6 +155,7 @@ class ClientConfig:
             raise ArgumentTypeError(f"password: expected str, got {type(self.password).__name__}")
         if not isinstance(self.require_leader, bool):
             raise ArgumentTypeError(f"require_leader: expected bool, got {self.require_leader!r}")
+        check_bool("coalesce_reads", self.coalesce_reads)
 
     def resolve_timeout(self, timeout: TimeoutArg) -> float | None:
         """The deadline length for one call: the client default unless overridden."""

@@ -6,12 +6,13 @@ The request builders are shared with `Op` (transaction operations), so a `get` a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _rpcs as rpc
 from ._base import ServiceBase
+from ._coalesce import ReadCoalescer
 from ._config import DEFAULT, TimeoutArg
-from ._exceptions import ArgumentValueError
+from ._exceptions import ArgumentValueError, ClientClosedError
 from ._keys import LeaseId, check_bool, check_int, check_revision, resolve_range, to_bytes
 from ._models import (
     CompactResponse,
@@ -24,6 +25,9 @@ from ._models import (
     header,
 )
 from ._proto import etcdserverpb as pb
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
 
 __all__ = [
     "KVMixin",
@@ -140,6 +144,26 @@ def delete_request(
 class KVMixin(ServiceBase):
     """Key-value calls of `Client`."""
 
+    if TYPE_CHECKING:
+
+        @property
+        def task_group(self) -> TaskGroup: ...
+
+    def _read_coalescer(self) -> ReadCoalescer | None:
+        """The client's batcher of concurrent gets (`_coalesce`), made on first use;
+        None without `async with` (no task group to send batches from)."""
+        service = self._services.get("reads")
+        if isinstance(service, ReadCoalescer):
+            return service
+        try:
+            task_group = self.task_group
+        except ClientClosedError:
+            return None
+        coalescer = ReadCoalescer()
+        self._services["reads"] = coalescer
+        task_group.start_soon(coalescer.run, name="aetcd read coalescer")
+        return coalescer
+
     async def put(
         self,
         key: str | bytes,
@@ -196,6 +220,10 @@ class KVMixin(ServiceBase):
         without a quorum round trip (may be stale); `keys_only`/`count_only` trim the
         answer; the min/max revision bounds filter by the keys' revisions. Setting only
         `sort_target` sorts ascending.
+
+        Gets issued in the same event-loop iteration while others are in progress are
+        sent together as one Txn (`ClientConfig.coalesce_reads`), with the results,
+        errors, deadlines and cancellation of separate calls.
         """
         request = range_request(
             key,
@@ -214,6 +242,10 @@ class KVMixin(ServiceBase):
             min_create_revision=min_create_revision,
             max_create_revision=max_create_revision,
         )
+        if self._transport.config.coalesce_reads:
+            coalescer = self._read_coalescer()
+            if coalescer is not None:
+                return await coalescer.get(self, request, timeout)
         return await self._call(rpc.RANGE, request, timeout)
 
     async def delete(

@@ -342,8 +342,10 @@ CONFIG_MEANINGS = {
     ),
     "keepalive_timeout": "close the connection when the ping is not answered in time",
     "probe_after": "probe the connection of a call unanswered for this long (HTTP/2 PING)",
-    "probe_timeout": "close the connection when the probe is not answered in time",
+    "probe_timeout": "close the connection when the probe is not answered in time; an "
+    "endpoint silent for `probe_after + probe_timeout` after connecting is skipped",
     "max_send_bytes": "largest request sent (`RequestTooLargeError` beyond)",
+    "coalesce_reads": "send concurrent `get`s as one Txn of reads (same results and errors)",
     "backoff_wait_between": "backoff between rounds of retries over a quorum of endpoints",
     "backoff_jitter": "relative jitter of that backoff",
     "cooldown_initial": "how long an endpoint is left alone after its first failure",
