@@ -4,6 +4,8 @@
 
 Three panels, one group of bars per case, one bar per client: throughput (ops/s or
 events/s), client CPU per operation, and throughput as a ratio to the best peer.
+Our own clients (aetcd, aetcd+uvloop: aetcd on uvloop's event loop, aetcd@REF) are
+marked "(ours)" in the legend; bars of a client on uvloop are hatched.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ SHORT = {
     "watch-replay": "watch\nreplay",
     "range": "range\nlinearizable",
 }
-COLORS = {"aetcd": "#d62728", "aetcd-pypi": "#1f77b4", "etcd3aio": "#2ca02c", "grpc.aio": "#7f7f7f"}
+COLORS = {
+    "aetcd": "#d62728",
+    "aetcd+uvloop": "#8c1a1b",
+    "aetcd-pypi": "#1f77b4",
+    "etcd3aio": "#2ca02c",
+    "grpc.aio": "#7f7f7f",
+}
 
 
 def main(src: str, dst: str) -> None:
@@ -43,6 +51,7 @@ def main(src: str, dst: str) -> None:
         if r["client"] not in clients:
             clients.append(r["client"])
     value = {(label_of(r), r["client"]): r for r in rows}
+    info = results.get("clients", {})
 
     fig, axes = plt.subplots(3, 1, figsize=(max(12, len(labels) * 0.95), 13), sharex=True)
     width = 0.8 / max(1, len(clients))
@@ -60,7 +69,11 @@ def main(src: str, dst: str) -> None:
                     xs.append(i + (j - (len(clients) - 1) / 2) * width)
                     ys.append(r[key])
             color = COLORS.get(client, "#ff7f0e" if client.startswith("aetcd@") else None)
-            ax.bar(xs, ys, width, label=client, color=color)
+            meta = info.get(client, {})
+            uvloop = str(meta.get("loop", "")).startswith("uvloop")
+            name = client + (" (ours)" if meta.get("ours") else "")
+            style = {"hatch": "//", "edgecolor": "white"} if uvloop else {}
+            ax.bar(xs, ys, width, label=name, color=color, **style)
         ax.set_ylabel(title)
         if log:
             ax.set_yscale("log")

@@ -13,9 +13,14 @@ prefix, compact physically), sends the case to the worker as a JSON line on stdi
 reads the JSON result from its stdout. Workers time their own requests, measure their
 own process CPU and the server's CPU (/proc/<etcd pid>/stat); see workers/_common.py.
 
+Besides the peers, aetcd also runs on uvloop's event loop (client `aetcd+uvloop`: the
+same worker started with `--loop uvloop`; uvloop comes with the project's test extra).
+Like `aetcd@REF` builds, it is one of ours, never a peer.
+
 The table shows the median of the repeats for each figure, and each client's
-throughput as a ratio to the best peer (the fastest client other than aetcd) of the
-same case. Results go to bench/results/latest.json (--json) and a PNG chart (--png).
+throughput as a ratio to the best peer (the fastest client that is not one of ours:
+aetcd, aetcd+uvloop, aetcd@REF) of the same case. Results go to
+bench/results/latest.json (--json) and a PNG chart (--png).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ PREFIX = "b/"  # 2 bytes + 6 digits: 8-byte keys
 VALUE_SIZE = 256
 
 OURS = "aetcd"
+OURS_UVLOOP = "aetcd+uvloop"
 
 
 @dataclass
@@ -51,6 +57,7 @@ class ClientSpec:
     venv_name: str | None  # None: the project's own .venv
     ours: bool = False  # one of our own builds (never "the best peer")
     source: Path | None = None  # aetcd@REF: a snapshot of aetcd/ put first on sys.path
+    loop: str = "asyncio"  # the worker's event loop: asyncio or uvloop (--loop)
 
 
 def snapshot(ref: str) -> tuple[str, Path]:
@@ -81,6 +88,7 @@ def client_specs(refs: list[str]) -> list[ClientSpec]:
     snapshots = [snapshot(ref) for ref in refs]
     return [
         ClientSpec(OURS, Path(sys.executable), worker, None, ours=True),
+        ClientSpec(OURS_UVLOOP, Path(sys.executable), worker, None, ours=True, loop="uvloop"),
         *(
             ClientSpec(f"aetcd@{sha}", Path(sys.executable), worker, None, ours=True, source=src)
             for sha, src in snapshots
@@ -153,7 +161,7 @@ class Worker:
             self.unavailable = f"not installed ({spec.python} missing: run `make bench`)"
             return
         self.proc = subprocess.Popen(
-            [str(spec.python), str(spec.script)],
+            [str(spec.python), str(spec.script), "--loop", spec.loop],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -257,7 +265,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--clients",
         default="all",
-        help="comma-separated subset of aetcd,aetcd-pypi,etcd3aio,grpc.aio",
+        help="comma-separated subset of aetcd,aetcd+uvloop,aetcd-pypi,etcd3aio,grpc.aio "
+        "(and aetcd@<sha> of --aetcd-ref)",
     )
     ap.add_argument(
         "--json",
@@ -433,7 +442,9 @@ class Bench:
                     what = (
                         w.unavailable or f"{w.info.get('version')} (Python {w.info.get('python')})"
                     )
-                    print(f"  {name:<11} {what}", flush=True)
+                    if w.info.get("loop", "asyncio") != "asyncio":
+                        what += f", {w.info['loop']}"
+                    print(f"  {name:<13} {what}", flush=True)
                 version = ".".join(map(str, etcd_version(binary)))
                 print(f"  etcd {version} at {self.endpoint}, pid {self.etcd_pid}", flush=True)
                 total = len(cases) * args.repeat
@@ -526,6 +537,7 @@ class Bench:
                         "in_flight": conc or None,
                         "client": spec.name,
                         "ours": spec.ours,
+                        "loop": spec.loop,
                         "status": None if cell.runs else (cell.status or "no result"),
                         "repeats": len(cell.runs),
                         **m,
@@ -560,7 +572,11 @@ class Bench:
                 "quick": args.quick,
             },
             "clients": {
-                n: {**(w.info or {"unavailable": w.unavailable}), "ours": w.spec.ours}
+                n: {
+                    **(w.info or {"unavailable": w.unavailable}),
+                    "ours": w.spec.ours,
+                    "loop": w.info.get("loop") or w.spec.loop,
+                }
                 for n, w in workers.items()
             },
             "elapsed_s": elapsed,
@@ -672,6 +688,38 @@ def summary(results: dict[str, Any], ours_name: str = OURS) -> str:
     return "\n".join(lines)
 
 
+LOOPS_HEAD = [
+    "case",
+    f"{OURS} ops/s",
+    f"{OURS_UVLOOP} ops/s",
+    "uvloop / asyncio",
+    "p50 µs (asyncio / uvloop)",
+    "client CPU µs/op (asyncio / uvloop)",
+]
+
+
+def loops(results: dict[str, Any]) -> str | None:
+    """aetcd on uvloop's event loop against aetcd on asyncio's (None without both)."""
+    by_case: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in results["rows"]:
+        by_case.setdefault(case_label(r), {})[r["client"]] = r
+    lines = [md_row(LOOPS_HEAD), "|---|--:|--:|--:|--:|--:|"]
+    for label, rows in by_case.items():
+        base, uv = rows.get(OURS), rows.get(OURS_UVLOOP)
+        if not base or not uv or base["status"] or uv["status"]:
+            continue
+        ratio = uv["ops_per_s"] / base["ops_per_s"] if base["ops_per_s"] else None
+        p50 = f"{fmt(base['p50_us'])} / {fmt(uv['p50_us'])}"
+        cpu = f"{fmt(base['client_cpu_us_per_op'], '.1f')} / "
+        cpu += fmt(uv["client_cpu_us_per_op"], ".1f")
+        lines.append(
+            md_row(
+                [label, fmt(base["ops_per_s"]), fmt(uv["ops_per_s"]), fmt(ratio, ".2f"), p50, cpu]
+            )
+        )
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def chart(json_path: Path, png_path: Path) -> str:
     python = DOT_BENCH / "venv-tools" / "bin" / "python"
     if not python.exists():
@@ -707,13 +755,19 @@ def main(argv: list[str] | None = None) -> int:
         f"load average at the end {results['machine']['loadavg_at_end'][0]:.2f}."
     )
     print(
-        "'vs best peer' = ops/s / ops/s of the fastest peer (not aetcd) in the same case; "
-        "† = stopped early by --max-seconds.\n"
+        "'vs best peer' = ops/s / ops/s of the fastest peer in the same case (ours, in "
+        "bold, never count as peers: aetcd, aetcd+uvloop = aetcd on uvloop's event loop, "
+        "aetcd@REF); † = stopped early by --max-seconds.\n"
     )
     print(table(results))
     print()
     for name in [n for n, c in results["clients"].items() if c.get("ours")]:
         print(summary(results, name))
+        print()
+    by_loop = loops(results)
+    if by_loop:
+        print(f"{OURS} on uvloop's event loop ({OURS_UVLOOP}) against asyncio's ({OURS}):\n")
+        print(by_loop)
         print()
     print(f"results: {args.json}")
     print(chart(args.json, args.png))

@@ -10,7 +10,9 @@ stray print() of a client library cannot corrupt the protocol):
     <- {"result": {...}}  |  {"na": "reason"}  |  {"error": "message"}
     -> {"op": "exit"}
 
-Each case runs in a fresh event loop with a fresh client. The timed section of a case
+Each case runs in a fresh event loop with a fresh client: asyncio's own loop, or
+uvloop's when the worker is started with `--loop uvloop` (as the driver's
+`aetcd+uvloop` client is; uvloop is imported only then). The timed section of a case
 measures, in the worker itself:
 - wall time and per-request latency (time.perf_counter around each awaited call),
 - the worker's CPU time (time.process_time: all threads of the process, so grpc's
@@ -32,7 +34,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 __all__ = ["NotAvailable", "main", "write_ts_value"]
@@ -321,6 +323,20 @@ async def _run_case(
             await asyncio.wait_for(impl.close(), 10)
 
 
+def event_loop(argv: list[str]) -> tuple[str, Callable[[Coroutine[Any, Any, Any]], Any]]:
+    """The loop a worker runs its cases on, from `--loop asyncio|uvloop` in `argv`:
+    its description and a `run(coroutine)` that runs one case in a fresh loop."""
+    name = argv[argv.index("--loop") + 1] if "--loop" in argv else "asyncio"
+    if name == "asyncio":
+        return "asyncio", asyncio.run
+    if name == "uvloop":
+        import uvloop  # the `uvloop` extra (the project's test extra installs it too)
+
+        # uvloop.run: a fresh uvloop loop per call, like asyncio.run (Python >= 3.8).
+        return f"uvloop {uvloop.__version__}", uvloop.run
+    raise ValueError(f"unknown --loop {name!r} (asyncio or uvloop)")
+
+
 def main(make_impl: Callable[[], Impl], info: Callable[[], dict[str, Any]]) -> None:
     """The worker's command loop (see the module docstring)."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
@@ -332,8 +348,9 @@ def main(make_impl: Callable[[], Impl], info: Callable[[], dict[str, Any]]) -> N
         proto.flush()
 
     try:
-        send({"hello": info()})
-    except Exception as exc:  # the library does not import: the driver reports n/a
+        loop, run = event_loop(sys.argv[1:])
+        send({"hello": {**info(), "loop": loop}})
+    except Exception as exc:  # the library (or uvloop) does not import: reported as n/a
         send({"na": f"{type(exc).__name__}: {exc}"})
         return
     for line in sys.stdin:
@@ -343,7 +360,7 @@ def main(make_impl: Callable[[], Impl], info: Callable[[], dict[str, Any]]) -> N
         if cmd.get("op") == "exit":
             break
         try:
-            result = asyncio.run(_run_case(make_impl, cmd, send))
+            result = run(_run_case(make_impl, cmd, send))
         except NotAvailable as exc:
             send({"na": str(exc)})
         except BaseException as exc:
