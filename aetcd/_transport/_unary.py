@@ -30,7 +30,9 @@ peer's stream limit reached, writing paused) take grpclib's full `Stream` instea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -217,7 +219,7 @@ class UnaryLane:
 
     def __init__(self, protocol: H2Protocol, feed_h2: Callable[[bytes], None]) -> None:
         self._protocol = protocol
-        self._feed_h2 = feed_h2
+        self._h2_data_received = feed_h2
         self._streams: dict[int, UnaryStream] = {}
         self._abandoned: dict[int, None] = {}  # insertion-ordered set
         self._partial = b""
@@ -228,12 +230,57 @@ class UnaryLane:
         # HPACK blocks of the per-call headers (grpc-timeout, token, hasleader): they
         # take few distinct values.
         self._blocks: dict[tuple[tuple[str, str], ...], bytes] = {}
+        # Calls waiting for the connection's send window (see wait_for_window), in order.
+        self._window_waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
         # Decoded response header blocks, see _decode.
         self._decoded: dict[
             bytes, tuple[Any, int, int, tuple[list[tuple[str, str]], dict[str, str]]]
         ] = {}
 
     # -- sending -----------------------------------------------------------------
+
+    def window_short(self, data: bytes) -> bool:
+        """Whether a call with `data` must first wait for the connection's send window
+        (`wait_for_window`): it is smaller than the request, or other calls already wait.
+
+        The server's window for the whole connection (64 KiB from etcd) is shared by
+        every call in flight; with a few hundred puts in flight it runs out until etcd
+        has read what was sent. Waiting keeps those calls in the lane; grpclib's stream
+        would wait the same way, at several times the cost per call."""
+        h2 = self._protocol.connection._connection
+        size = len(data) + 5
+        if size > h2.max_outbound_frame_size or size > h2.remote_settings.initial_window_size:
+            return False  # never sent on the lane (one frame): grpclib's stream splits it
+        return bool(self._window_waiters) or size > h2.outbound_flow_control_window
+
+    async def wait_for_window(self, data: bytes) -> None:
+        """Wait, in turn, until the connection's send window takes `data`."""
+        size = len(data) + 5
+        future = asyncio.get_running_loop().create_future()
+        entry = (size, future)
+        self._window_waiters.append(entry)
+        try:
+            await future
+        finally:
+            if not future.done() or future.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._window_waiters.remove(entry)
+
+    def _wake_window_waiters(self) -> None:
+        # After h2 has taken the server's WINDOW_UPDATEs: let the waiting calls the
+        # window now covers go, oldest first.
+        available = self._protocol.connection._connection.outbound_flow_control_window
+        waiters = self._window_waiters
+        while waiters:
+            size, future = waiters[0]
+            if future.done():
+                waiters.popleft()
+                continue
+            if size > available:
+                break
+            waiters.popleft()
+            available -= size
+            future.set_result(None)
 
     def send(
         self, fixed: bytes, extra: tuple[tuple[str, str], ...], data: bytes
@@ -302,6 +349,11 @@ class UnaryLane:
             )
 
     # -- receiving ---------------------------------------------------------------
+
+    def _feed_h2(self, data: bytes) -> None:
+        self._h2_data_received(data)
+        if self._window_waiters:
+            self._wake_window_waiters()
 
     def feed(self, data: bytes) -> None:
         """Everything the server sent: the lane's frames are handled here, the others
@@ -473,6 +525,10 @@ class UnaryLane:
     def close(self, reason: str) -> None:
         """The connection is gone: fail every call still waiting."""
         self._closed_reason = reason
+        waiters, self._window_waiters = self._window_waiters, deque()
+        for _, future in waiters:
+            if not future.done():
+                future.set_exception(StreamTerminatedError(reason))
         streams, self._streams = self._streams, {}
         for stream in streams.values():
             _fail(stream, reason)

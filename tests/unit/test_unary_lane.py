@@ -396,3 +396,52 @@ async def test_cached_header_decoding_follows_the_servers_table() -> None:
         wire.lane.finish(stream)
     assert blocks[1][9:] == blocks[3][9:]  # the same bytes, ...
     assert seen == [("x-a", "1"), ("x-a", "1"), ("x-b", "2"), ("x-b", "2"), ("x-a", "1")]
+
+
+async def test_calls_wait_in_the_lane_for_the_connections_send_window() -> None:
+    wire = Wire()
+    await wire.handshake()
+    data = b"x" * 16_000  # one frame each; four of them fill the 64 KiB connection window
+    first = [wire.send(data) for _ in range(4)]
+    assert wire.lane.window_short(data)
+
+    async def fifth() -> Any:
+        await wire.lane.wait_for_window(data)
+        return wire.send(data)
+
+    waiting = asyncio.create_task(fifth())
+    events = await wire.to_server()
+    assert not waiting.done()
+    assert wire.lane.window_short(b"")  # later calls queue behind the waiting one
+    # The server reads what it was sent and gives the window back.
+    for stream in first:
+        wire.server.acknowledge_received_data(16_005, stream.id)
+    wire.to_client()
+    stream = await asyncio.wait_for(waiting, 5)
+    assert stream is not None  # sent on the lane, not handed to grpclib's stream
+    assert not wire.lane.window_short(b"")
+    events = await wire.to_server()
+    assert sum(len(e.data) for e in events if isinstance(e, DataReceived)) == 16_005
+
+
+async def test_calls_waiting_for_the_window_fail_when_the_connection_is_lost() -> None:
+    wire = Wire()
+    await wire.handshake()
+    data = b"x" * 16_000
+    for _ in range(4):
+        wire.send(data)
+    waiting = asyncio.create_task(wire.lane.wait_for_window(data))
+    await asyncio.sleep(0)
+    wire.protocol.connection_lost(None)
+    with pytest.raises(StreamTerminatedError):
+        await waiting
+
+
+async def test_requests_larger_than_a_frame_never_wait_for_the_window() -> None:
+    # They go grpclib's way, which splits them into frames as the window allows; waiting
+    # for a window that takes them whole could wait forever.
+    wire = Wire()
+    await wire.handshake()
+    for _ in range(4):
+        wire.send(b"x" * 16_000)
+    assert not wire.lane.window_short(b"x" * 100_000)
