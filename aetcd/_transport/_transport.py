@@ -403,12 +403,12 @@ class Transport:
         if deadline is not None:
             timeout = encode_timeout(deadline - time.monotonic() + _GRPCLIB_DEADLINE_SLACK)
             extra = (("grpc-timeout", timeout), *metadata)
+        reserved = 0
         if lane.window_short(data):
-            # Rare (hundreds of calls in flight): wait for etcd to read, within the
-            # deadline; nothing has been sent yet.
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            await asyncio.wait_for(lane.wait_for_window(data), remaining)
-        stream = lane.send(conn.fixed_headers(method.path), extra, data)
+            # Hundreds of calls in flight: wait for etcd to read, within the deadline;
+            # nothing has been sent yet.
+            reserved = await lane.wait_for_window(data, deadline)
+        stream = lane.send(conn.fixed_headers(method.path), extra, data, reserved)
         if stream is None:
             return await self._stream_attempt(conn, method, data, deadline, metadata)
         # One timer per call (see _watchdog).

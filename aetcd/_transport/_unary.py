@@ -232,6 +232,7 @@ class UnaryLane:
         self._blocks: dict[tuple[tuple[str, str], ...], bytes] = {}
         # Calls waiting for the connection's send window (see wait_for_window), in order.
         self._window_waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._reserved = 0  # window promised to woken waiters that have not sent yet
         # Decoded response header blocks, see _decode.
         self._decoded: dict[
             bytes, tuple[Any, int, int, tuple[list[tuple[str, str]], dict[str, str]]]
@@ -241,7 +242,8 @@ class UnaryLane:
 
     def window_short(self, data: bytes) -> bool:
         """Whether a call with `data` must first wait for the connection's send window
-        (`wait_for_window`): it is smaller than the request, or other calls already wait.
+        (`wait_for_window`): what is left of it (less what woken calls are about to
+        send) is smaller than the request, or other calls already wait.
 
         The server's window for the whole connection (64 KiB from etcd) is shared by
         every call in flight; with a few hundred puts in flight it runs out until etcd
@@ -251,25 +253,45 @@ class UnaryLane:
         size = len(data) + 5
         if size > h2.max_outbound_frame_size or size > h2.remote_settings.initial_window_size:
             return False  # never sent on the lane (one frame): grpclib's stream splits it
-        return bool(self._window_waiters) or size > h2.outbound_flow_control_window
+        return bool(self._window_waiters) or (
+            size > h2.outbound_flow_control_window - self._reserved
+        )
 
-    async def wait_for_window(self, data: bytes) -> None:
-        """Wait, in turn, until the connection's send window takes `data`."""
+    async def wait_for_window(self, data: bytes, deadline: float | None) -> int:
+        """Wait, in turn, until the connection's send window takes `data`; raises
+        `TimeoutError` at `deadline` (a `time.monotonic()` value). Returns the bytes
+        reserved for the call, to be passed to `send` right away (no suspension in
+        between)."""
         size = len(data) + 5
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         entry = (size, future)
         self._window_waiters.append(entry)
+        timer = None
+        if deadline is not None:
+            timer = loop.call_later(max(deadline - time.monotonic(), 0.0), _time_out, future)
         try:
             await future
-        finally:
-            if not future.done() or future.cancelled():
+        except BaseException:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self._reserved -= size  # woken, then cancelled before sending
+            else:
                 with contextlib.suppress(ValueError):
                     self._window_waiters.remove(entry)
+            # Leaving may let the calls behind go.
+            self._wake_window_waiters()
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return size
 
     def _wake_window_waiters(self) -> None:
-        # After h2 has taken the server's WINDOW_UPDATEs: let the waiting calls the
-        # window now covers go, oldest first.
+        # Let the waiting calls that the window now covers go, oldest first. A woken
+        # call's bytes stay reserved until it has sent them (`send`), so that neither
+        # a newcomer nor the next waiter is promised the same bytes.
         available = self._protocol.connection._connection.outbound_flow_control_window
+        available -= self._reserved
         waiters = self._window_waiters
         while waiters:
             size, future = waiters[0]
@@ -280,13 +302,19 @@ class UnaryLane:
                 break
             waiters.popleft()
             available -= size
+            self._reserved += size
             future.set_result(None)
 
     def send(
-        self, fixed: bytes, extra: tuple[tuple[str, str], ...], data: bytes
+        self,
+        fixed: bytes,
+        extra: tuple[tuple[str, str], ...],
+        data: bytes,
+        reserved: int = 0,
     ) -> UnaryStream | None:
         """Open a stream and send the call in one write. None when the call must take
-        grpclib's full path instead."""
+        grpclib's full path instead. `reserved`: what `wait_for_window` returned."""
+        self._reserved -= reserved
         protocol = self._protocol
         connection = protocol.connection
         if self._closed_reason is not None or connection.is_closing():
@@ -329,6 +357,8 @@ class UnaryLane:
             + data
         )
         connection.data_send_process()
+        if self._window_waiters:
+            self._wake_window_waiters()
         return stream
 
     def finish(self, stream: UnaryStream) -> None:
@@ -532,6 +562,11 @@ class UnaryLane:
         streams, self._streams = self._streams, {}
         for stream in streams.values():
             _fail(stream, reason)
+
+
+def _time_out(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _fail(stream: UnaryStream, reason: str) -> None:

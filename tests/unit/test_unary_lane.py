@@ -107,11 +107,12 @@ class Wire:
         self.to_client()
         await self.to_server()
 
-    def send(self, data: bytes = b"request", **extra: str) -> Any:
+    def send(self, data: bytes = b"request", reserved: int = 0, **extra: str) -> Any:
         stream = self.lane.send(
             fixed_headers("http", "etcd:2379", "/etcdserverpb.KV/Range"),
             tuple(extra.items()),
             data,
+            reserved,
         )
         assert stream is not None
         return stream
@@ -406,8 +407,8 @@ async def test_calls_wait_in_the_lane_for_the_connections_send_window() -> None:
     assert wire.lane.window_short(data)
 
     async def fifth() -> Any:
-        await wire.lane.wait_for_window(data)
-        return wire.send(data)
+        reserved = await wire.lane.wait_for_window(data, None)
+        return wire.send(data, reserved)
 
     waiting = asyncio.create_task(fifth())
     events = await wire.to_server()
@@ -430,7 +431,7 @@ async def test_calls_waiting_for_the_window_fail_when_the_connection_is_lost() -
     data = b"x" * 16_000
     for _ in range(4):
         wire.send(data)
-    waiting = asyncio.create_task(wire.lane.wait_for_window(data))
+    waiting = asyncio.create_task(wire.lane.wait_for_window(data, None))
     await asyncio.sleep(0)
     wire.protocol.connection_lost(None)
     with pytest.raises(StreamTerminatedError):
@@ -445,3 +446,39 @@ async def test_requests_larger_than_a_frame_never_wait_for_the_window() -> None:
     for _ in range(4):
         wire.send(b"x" * 16_000)
     assert not wire.lane.window_short(b"x" * 100_000)
+
+
+async def test_a_woken_call_that_gives_up_passes_its_window_on() -> None:
+    # Four calls fill the window; four more wait. The server gives back enough for three
+    # of them; the first of those is cancelled before it could send: the bytes it was
+    # promised must go to the fourth waiter, with no further frame from the server.
+    wire = Wire()
+    await wire.handshake()
+    data = b"x" * 16_000
+    first = [wire.send(data) for _ in range(4)]
+    sent: list[Any] = []
+
+    async def call() -> None:
+        reserved = await wire.lane.wait_for_window(data, None)
+        sent.append(wire.send(data, reserved))
+
+    waiting = [asyncio.create_task(call()) for _ in range(4)]
+    await wire.to_server()
+    for stream in first[:3]:
+        wire.server.acknowledge_received_data(16_005, stream.id)
+    wire.to_client()  # wakes the first three waiters
+    waiting[0].cancel()
+    await asyncio.wait_for(asyncio.gather(*waiting[1:]), 5)
+    assert len(sent) == 3
+    assert None not in sent
+
+
+async def test_waiting_for_the_window_ends_at_the_deadline() -> None:
+    wire = Wire()
+    await wire.handshake()
+    data = b"x" * 16_000
+    for _ in range(4):
+        wire.send(data)
+    with pytest.raises(TimeoutError):
+        await wire.lane.wait_for_window(data, time.monotonic() + 0.05)
+    assert not wire.lane.window_short(b"")  # it left the queue
