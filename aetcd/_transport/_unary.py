@@ -40,6 +40,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.metadata import USER_AGENT, decode_grpc_message
 from grpclib.protocol import H2Protocol
+from h2.connection import H2Connection
 
 __all__ = ["UnaryLane", "UnaryStream", "encode_timeout", "fixed_headers", "header_block"]
 
@@ -251,8 +252,8 @@ class UnaryLane:
         would wait the same way, at several times the cost per call."""
         h2 = self._protocol.connection._connection
         size = len(data) + 5
-        if size > h2.max_outbound_frame_size or size > h2.remote_settings.initial_window_size:
-            return False  # never sent on the lane (one frame): grpclib's stream splits it
+        if not _fits_one_frame(h2, size):
+            return False  # never sent on the lane: grpclib's stream splits it
         return bool(self._window_waiters) or (
             size > h2.outbound_flow_control_window - self._reserved
         )
@@ -330,12 +331,10 @@ class UnaryLane:
         else:
             block = fixed
         size = len(data) + 5
-        max_frame = h2.max_outbound_frame_size
         if (
-            size > max_frame
-            or len(block) > max_frame
+            not _fits_one_frame(h2, size)
+            or len(block) > h2.max_outbound_frame_size
             or size > h2.outbound_flow_control_window
-            or size > h2.remote_settings.initial_window_size
             or len(self._streams) + len(h2.streams) >= h2.remote_settings.max_concurrent_streams
             or not connection.write_ready.is_set()
         ):
@@ -387,20 +386,14 @@ class UnaryLane:
 
     def feed(self, data: bytes) -> None:
         """Everything the server sent: the lane's frames are handled here, the others
-        go to h2/grpclib in their original order and as whole frames."""
+        go to h2/grpclib in their original order and as whole frames (an incomplete
+        last frame waits for the rest)."""
         if self._partial:
             data = self._partial + data
             self._partial = b""
-        if not self._streams and not self._abandoned and self._continued is None:
-            # Nothing of ours can be in there (the common case for a watch-only
-            # connection), but h2 must still only ever see whole frames.
-            end = self._whole_frames_end(data)
-            self._partial = data[end:]
-            if end:
-                self._feed_h2(data[:end] if end < len(data) else data)
-            return
         h2 = self._protocol.connection._connection
         max_frame = h2.max_inbound_frame_size
+        streams, abandoned = self._streams, self._abandoned
         pos = slow_start = 0
         n = len(data)
         while n - pos >= 9:
@@ -412,32 +405,23 @@ class UnaryLane:
             end = pos + 9 + length
             if end > n:
                 break
-            frame_type = data[pos + 3]
-            stream_id = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-            if frame_type in _LANE_FRAME_TYPES and (
-                stream_id in self._streams or stream_id in self._abandoned
-            ):
-                if slow_start < pos:
-                    self._feed_h2(data[slow_start:pos])
-                    if self._closed_reason is not None or self._protocol.connection.is_closing():
-                        return
-                self._frame(frame_type, data[pos + 4], stream_id, data[pos + 9 : end])
-                slow_start = end
+            # Without lane streams (a watch-only connection) every frame is h2's.
+            if (streams or abandoned) and data[pos + 3] in _LANE_FRAME_TYPES:
+                stream_id = int.from_bytes(data[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+                if stream_id in streams or stream_id in abandoned:
+                    if slow_start < pos:
+                        self._feed_h2(data[slow_start:pos])
+                        if self._closed_reason is not None or (
+                            self._protocol.connection.is_closing()
+                        ):
+                            return
+                    self._frame(data[pos + 3], data[pos + 4], stream_id, data[pos + 9 : end])
+                    slow_start = end
             pos = end
         if slow_start < pos:
-            self._feed_h2(data[slow_start:pos])
+            self._feed_h2(data if slow_start == 0 and pos == n else data[slow_start:pos])
         if pos < n:
             self._partial = data[pos:]
-
-    @staticmethod
-    def _whole_frames_end(data: bytes) -> int:
-        pos, n = 0, len(data)
-        while n - pos >= 9:
-            end = pos + 9 + int.from_bytes(data[pos : pos + 3], "big")
-            if end > n:
-                break
-            pos = end
-        return pos
 
     def _frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
         stream = self._streams.get(stream_id)
@@ -562,6 +546,11 @@ class UnaryLane:
         streams, self._streams = self._streams, {}
         for stream in streams.values():
             _fail(stream, reason)
+
+
+def _fits_one_frame(h2: H2Connection, size: int) -> bool:
+    # A lane request is one DATA frame, within a new stream's send window.
+    return size <= h2.max_outbound_frame_size and size <= h2.remote_settings.initial_window_size
 
 
 def _time_out(future: asyncio.Future[None]) -> None:
