@@ -104,7 +104,6 @@ class _H2Protocol(H2Protocol):
     # the client's side of the handshake has completed, and its alert may arrive as
     # the alert itself (ssl.SSLError) or, racing our first write, as a reset.
     lost_before_data: BaseException | None = None
-    _received = False
 
     unary_lane: UnaryLane
     # Set once the server has sent its first bytes (its SETTINGS), or the connection
@@ -117,13 +116,12 @@ class _H2Protocol(H2Protocol):
         self.answered = asyncio.Event()
 
     def data_received(self, data: bytes) -> None:
-        if not self._received:
-            self._received = True
+        if not self.answered.is_set():
             self.answered.set()
         self.unary_lane.feed(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        if not self._received:
+        if not self.answered.is_set():
             self.lost_before_data = exc or ConnectionResetError(
                 "the server closed the connection before sending anything"
             )
