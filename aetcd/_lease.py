@@ -46,7 +46,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 from anyio.abc import TaskGroup
-from grpclib.client import Stream
 from grpclib.exceptions import GRPCError
 
 from . import _rpcs as rpc
@@ -67,7 +66,7 @@ from ._exceptions import (
 from ._keys import LeaseId
 from ._models import ResponseHeader, header
 from ._proto import etcdserverpb as pb
-from ._transport import CONNECTION_ERRORS, EndpointConnection, Transport
+from ._transport import CONNECTION_ERRORS, CallStream, EndpointConnection, Transport
 
 __all__ = [
     "Lease",
@@ -624,7 +623,7 @@ class _KeepAliveManager:
 
     async def _serve(self, conn: EndpointConnection, metadata: tuple[tuple[str, str], ...]) -> None:
         """Run one stream until it fails (raises) or has had nothing to do for a while."""
-        stream = self._transport.open_stream(conn, rpc.LEASE_KEEP_ALIVE, metadata)
+        stream = self._transport.open_lane_stream(conn, rpc.LEASE_KEEP_ALIVE, metadata)
         self._conn = conn
         self._unanswered = 0
         self._progress_at = time.monotonic()
@@ -660,7 +659,7 @@ class _KeepAliveManager:
                 self._failure = exc
         scope.cancel()
 
-    async def _send_loop(self, stream: Stream[Any, Any]) -> None:
+    async def _send_loop(self, stream: CallStream) -> None:
         while True:
             while not self._outbox:
                 self._outbox_changed = anyio.Event()
@@ -688,7 +687,7 @@ class _KeepAliveManager:
                 self._unanswered += 1
                 entry.in_flight = True
 
-    async def _recv_loop(self, stream: Stream[Any, Any]) -> None:
+    async def _recv_loop(self, stream: CallStream) -> None:
         while True:
             msg = await stream.recv_message()
             if msg is None:

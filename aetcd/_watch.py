@@ -69,7 +69,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
-from grpclib.client import Stream
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
@@ -98,7 +97,7 @@ from ._exceptions import (
 from ._keys import ALL_KEYS, check_bool, check_revision, resolve_range
 from ._models import KeyValue, ResponseHeader, header
 from ._proto import etcdserverpb as pb
-from ._transport import CONNECTION_ERRORS, EndpointConnection, Transport
+from ._transport import CONNECTION_ERRORS, CallStream, EndpointConnection, Transport
 
 if TYPE_CHECKING:  # `_codec` builds this module's events: it imports `_watch`
     from ._codec import WatchReply
@@ -598,7 +597,7 @@ class WatchMultiplexer:
                 self._fail_all(exc)  # e.g. a wrong password: nothing will ever work
             return False
         token = dict(md).get("token")
-        stream = transport.open_stream(conn, rpc.WATCH, md)
+        stream = transport.open_lane_stream(conn, rpc.WATCH, md)
         self.streams_opened += 1
         self._conn = conn
         self._stream_token = token
@@ -691,7 +690,7 @@ class WatchMultiplexer:
             if not _unavailable(exc):
                 self._fail_all(exc)
 
-    async def _send_loop(self, stream: Stream[Any, Any], conn: EndpointConnection) -> None:
+    async def _send_loop(self, stream: CallStream, conn: EndpointConnection) -> None:
         while True:
             if self._restart is not None:
                 raise self._restart
@@ -741,7 +740,7 @@ class WatchMultiplexer:
 
         asyncio.get_running_loop().call_later(self._transport.config.probe_after, check)
 
-    async def _recv_loop(self, stream: Stream[Any, Any], conn: EndpointConnection) -> None:
+    async def _recv_loop(self, stream: CallStream, conn: EndpointConnection) -> None:
         first = True
         while True:
             message: WatchReply | None = await stream.recv_message()

@@ -114,6 +114,29 @@ class _H2Protocol(H2Protocol):
         super().connection_made(cast(asyncio.Transport, _CoalescingTransport(transport)))
         self.unary_lane = UnaryLane(self, super().data_received)
         self.answered = asyncio.Event()
+        # grpclib's keepalive pings only while one of *its* streams is open; a watch
+        # on the lane, silent for hours, must be kept alive the same way.
+        connection = self.connection
+        grpclib_says = connection._is_need_send_ping
+        lane = self.unary_lane
+
+        def need_ping() -> bool:
+            if not lane.streaming:
+                return grpclib_says()
+            # grpclib's other conditions, with a lane stream counting as open.
+            config = connection._config
+            if (
+                config._http2_max_pings_without_data
+                and connection.ping_count_in_sequence >= config._http2_max_pings_without_data
+            ):
+                return False
+            last = connection.last_ping_sent
+            return (
+                last is None
+                or time.monotonic() - last >= config._http2_min_sent_ping_interval_without_data
+            )
+
+        connection._is_need_send_ping = need_ping  # type: ignore[method-assign]
 
     def data_received(self, data: bytes) -> None:
         if not self.answered.is_set():

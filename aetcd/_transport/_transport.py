@@ -45,8 +45,9 @@ from .._exceptions import (
 )
 from ._auth import TokenAuth
 from ._balancer import Balancer, NoEndpointReady
-from ._connection import EndpointConnection, TLSRefused
+from ._connection import EndpointConnection, TLSRefused, _H2Protocol
 from ._endpoints import Endpoint
+from ._lane_stream import LaneStream
 from ._method import Method
 from ._unary import UnaryStream, encode_timeout
 
@@ -296,6 +297,21 @@ class Transport:
             metadata=metadata,
             deadline=None if deadline is None else Deadline(_timestamp=deadline),
         )
+
+    def open_lane_stream(
+        self,
+        conn: EndpointConnection,
+        method: Method[Req, Rep],
+        metadata: tuple[tuple[str, str], ...],
+    ) -> Stream[Req, Rep] | LaneStream[Rep]:
+        """Like `open_stream`, on the connection's fast lane when it can take one: for
+        readers that keep up on their own (see `_lane_stream`)."""
+        protocol = conn.channel._protocol
+        if isinstance(protocol, _H2Protocol) and protocol.unary_lane.can_open_stream():
+            return LaneStream(
+                protocol.unary_lane, conn.fixed_headers(method.path), metadata, method.reply_type
+            )
+        return self.open_stream(conn, method, metadata)
 
     async def unary(
         self,

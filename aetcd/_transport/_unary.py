@@ -25,6 +25,11 @@ that for the calls of one connection:
 
 Calls that do not fit (a request larger than the peer's frame size or window, the
 peer's stream limit reached, writing paused) take grpclib's full `Stream` instead.
+
+The lane also carries long-lived streams (`_lane_stream.LaneStream`: watch and lease
+keep-alive): their frames are demultiplexed the same way, their DATA is sent within
+the stream's and the connection's send windows, and while one is open the
+connection's keepalive pings as it would for a grpclib stream.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
@@ -42,7 +47,19 @@ from grpclib.metadata import USER_AGENT, decode_grpc_message
 from grpclib.protocol import H2Protocol
 from h2.connection import H2Connection
 
-__all__ = ["UnaryLane", "UnaryStream", "encode_timeout", "fixed_headers", "header_block"]
+if TYPE_CHECKING:
+    from ._lane_stream import LaneStream
+
+__all__ = [
+    "UnaryLane",
+    "UnaryStream",
+    "check_response_headers",
+    "check_status",
+    "encode_timeout",
+    "fixed_headers",
+    "frame_header",
+    "header_block",
+]
 
 # HTTP/2 frame types and flags (RFC 9113 §6).
 _DATA, _HEADERS, _PRIORITY, _RST_STREAM, _WINDOW_UPDATE, _CONTINUATION = 0, 1, 2, 3, 8, 9
@@ -73,7 +90,8 @@ _HTTP_TO_GRPC = {
 _STATUSES = {s.value: s for s in Status}
 
 
-def _frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
+def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
+    """The 9-byte header of an HTTP/2 frame."""
     return length.to_bytes(3, "big") + bytes((frame_type, flags)) + stream_id.to_bytes(4, "big")
 
 
@@ -148,6 +166,8 @@ class UnaryStream:
     """One unary call's HTTP/2 stream: filled by `UnaryLane`, completing `future` when
     the stream ends (or fails with `StreamTerminatedError`)."""
 
+    unary = True  # see LaneStream
+
     __slots__ = (
         "chunks",
         "future",
@@ -175,28 +195,9 @@ class UnaryStream:
     def reply(self) -> bytes:
         """The reply message, or the call's error as `GRPCError`."""
         headers = self.header_map
-        http_status = headers.get(":status")
-        if http_status != "200":
-            if http_status is None:
-                raise StreamTerminatedError("the stream ended without response headers")
-            raise GRPCError(
-                _HTTP_TO_GRPC.get(http_status, Status.UNKNOWN),
-                f"Received :status = {http_status!r}",
-            )
-        content_type = headers.get("content-type", "")
-        if not content_type.startswith("application/grpc"):
-            raise GRPCError(Status.UNKNOWN, f"Invalid content-type: {content_type!r}")
+        check_response_headers(headers)
         # A reply without a message carries its status in the headers ("trailers-only").
-        trailers = headers if "grpc-status" in headers else self.trailer_map
-        raw_status = trailers.get("grpc-status")
-        if raw_status is None:
-            raise GRPCError(Status.UNKNOWN, "Missing grpc-status header")
-        status = _STATUSES.get(int(raw_status)) if raw_status.isdigit() else None
-        if status is None:
-            raise GRPCError(Status.UNKNOWN, f"Invalid grpc-status: {raw_status!r}")
-        if status is not Status.OK:
-            message = trailers.get("grpc-message")
-            raise GRPCError(status, None if message is None else decode_grpc_message(message))
+        check_status(headers if "grpc-status" in headers else self.trailer_map)
         chunks = self.chunks
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if len(body) < 5:
@@ -210,6 +211,38 @@ class UnaryStream:
             )
         return body[5:]
 
+    def fail(self, reason: str) -> None:
+        if not self.future.done():
+            self.future.set_exception(StreamTerminatedError(reason))
+
+
+def check_response_headers(headers: dict[str, str]) -> None:
+    """Raise `GRPCError` unless `headers` open a gRPC reply (HTTP 200, gRPC content)."""
+    http_status = headers.get(":status")
+    if http_status != "200":
+        if http_status is None:
+            raise StreamTerminatedError("the stream ended without response headers")
+        raise GRPCError(
+            _HTTP_TO_GRPC.get(http_status, Status.UNKNOWN),
+            f"Received :status = {http_status!r}",
+        )
+    content_type = headers.get("content-type", "")
+    if not content_type.startswith("application/grpc"):
+        raise GRPCError(Status.UNKNOWN, f"Invalid content-type: {content_type!r}")
+
+
+def check_status(trailers: dict[str, str]) -> None:
+    """Raise `GRPCError` unless `trailers` carry `grpc-status` OK."""
+    raw_status = trailers.get("grpc-status")
+    if raw_status is None:
+        raise GRPCError(Status.UNKNOWN, "Missing grpc-status header")
+    status = _STATUSES.get(int(raw_status)) if raw_status.isdigit() else None
+    if status is None:
+        raise GRPCError(Status.UNKNOWN, f"Invalid grpc-status: {raw_status!r}")
+    if status is not Status.OK:
+        message = trailers.get("grpc-message")
+        raise GRPCError(status, None if message is None else decode_grpc_message(message))
+
 
 class UnaryLane:
     """The fast unary calls of one HTTP/2 connection (see the module docstring).
@@ -221,7 +254,11 @@ class UnaryLane:
     def __init__(self, protocol: H2Protocol, feed_h2: Callable[[bytes], None]) -> None:
         self._protocol = protocol
         self._h2_data_received = feed_h2
-        self._streams: dict[int, UnaryStream] = {}
+        self._streams: dict[int, UnaryStream | LaneStream[Any]] = {}
+        # The open long-lived streams (watch, keep-alive) and those of them waiting
+        # for send window.
+        self._long: set[LaneStream[Any]] = set()
+        self._blocked: set[LaneStream[Any]] = set()
         self._abandoned: dict[int, None] = {}  # insertion-ordered set
         self._partial = b""
         # A header block continued in CONTINUATION frames: (stream id, block, END_STREAM).
@@ -321,15 +358,7 @@ class UnaryLane:
         if self._closed_reason is not None or connection.is_closing():
             raise StreamTerminatedError(self._closed_reason or "the connection is closing")
         h2 = connection._connection
-        if extra:
-            tail = self._blocks.get(extra)
-            if tail is None:
-                if len(self._blocks) >= 64:
-                    self._blocks.clear()
-                tail = self._blocks[extra] = header_block(extra)
-            block = fixed + tail
-        else:
-            block = fixed
+        block = self._block(fixed, extra)
         size = len(data) + 5
         if (
             not _fits_one_frame(h2, size)
@@ -348,9 +377,9 @@ class UnaryLane:
         self._streams[stream_id] = stream
         connection.flush()  # anything h2 has queued goes first
         connection._transport.write(
-            _frame_header(len(block), _HEADERS, _END_HEADERS, stream_id)
+            frame_header(len(block), _HEADERS, _END_HEADERS, stream_id)
             + block
-            + _frame_header(size, _DATA, _END_STREAM, stream_id)
+            + frame_header(size, _DATA, _END_STREAM, stream_id)
             + b"\x00"
             + len(data).to_bytes(4, "big")
             + data
@@ -360,12 +389,130 @@ class UnaryLane:
             self._wake_window_waiters()
         return stream
 
-    def finish(self, stream: UnaryStream) -> None:
+    def _block(self, fixed: bytes, extra: tuple[tuple[str, str], ...]) -> bytes:
+        if not extra:
+            return fixed
+        tail = self._blocks.get(extra)
+        if tail is None:
+            if len(self._blocks) >= 64:
+                self._blocks.clear()
+            tail = self._blocks[extra] = header_block(extra)
+        return fixed + tail
+
+    # -- long-lived streams (see _lane_stream) --------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        """Whether a long-lived lane stream is open (HTTP/2 keepalive must ping)."""
+        return bool(self._long)
+
+    def can_open_stream(self) -> bool:
+        """Whether a long-lived stream may be opened now (connection up, the server's
+        stream limit not reached)."""
+        connection = self._protocol.connection
+        h2 = connection._connection
+        return (
+            self._closed_reason is None
+            and not connection.is_closing()
+            and len(self._streams) + len(h2.streams) < h2.remote_settings.max_concurrent_streams
+        )
+
+    def open_stream(
+        self, stream: LaneStream[Any], fixed: bytes, extra: tuple[tuple[str, str], ...]
+    ) -> None:
+        """Open `stream` on the connection: send its request headers."""
+        connection = self._protocol.connection
+        if self._closed_reason is not None or connection.is_closing():
+            raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+        h2 = connection._connection
+        block = self._block(fixed, extra)
+        stream_id = h2.get_next_available_stream_id()
+        h2.highest_outbound_stream_id = stream_id
+        stream.id = stream_id
+        self._streams[stream_id] = stream
+        self._long.add(stream)
+        # A block larger than a frame continues in CONTINUATION frames.
+        limit = h2.max_outbound_frame_size
+        frames = bytearray()
+        frame_type = _HEADERS
+        for start in range(0, len(block), limit):
+            chunk = block[start : start + limit]
+            flags = _END_HEADERS if start + limit >= len(block) else 0
+            frames += frame_header(len(chunk), frame_type, flags, stream_id) + chunk
+            frame_type = _CONTINUATION
+        connection.flush()
+        connection._transport.write(bytes(frames))
+        connection.headers_send_process()
+
+    async def send_data(self, stream: LaneStream[Any], payload: bytes, *, end: bool) -> None:
+        """Send `payload` on `stream` as DATA frames within the send windows (waiting
+        for the server to open them), the last one ending the stream when `end`."""
+        pos, n = 0, len(payload)
+        while True:
+            if stream.error is not None:
+                raise stream.error
+            if stream.local_ended:
+                raise StreamTerminatedError("the stream was already ended")
+            connection = self._protocol.connection
+            if self._closed_reason is not None or connection.is_closing():
+                raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+            h2 = connection._connection
+            room = min(
+                n - pos,
+                h2.max_outbound_frame_size,
+                h2.remote_settings.initial_window_size + stream.window_delta,
+                h2.outbound_flow_control_window - self._reserved,
+            )
+            if room <= 0 and pos < n:
+                await self._wait_for_stream_window(stream)
+                continue
+            chunk = payload[pos : pos + room] if room < n else payload
+            pos += room
+            last = pos >= n
+            stream.window_delta -= room
+            h2.outbound_flow_control_window -= room
+            connection.flush()
+            connection._transport.write(
+                frame_header(room, _DATA, _END_STREAM if last and end else 0, stream.id) + chunk
+            )
+            connection.data_send_process()
+            if last:
+                if end:
+                    stream.local_ended = True
+                    if stream.remote_ended:
+                        self._release(stream)
+                return
+
+    async def _wait_for_stream_window(self, stream: LaneStream[Any]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stream.window_waiter = future
+        self._blocked.add(stream)
+        try:
+            await future
+        finally:
+            stream.window_waiter = None
+            self._blocked.discard(stream)
+
+    def _wake_blocked(self) -> None:
+        for stream in self._blocked:
+            waiter = stream.window_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _release(self, stream: UnaryStream | LaneStream[Any]) -> None:
+        # A long-lived stream closed on both sides: nothing more will come for it.
+        if self._streams.pop(stream.id, None) is not None:
+            self._long.discard(cast("LaneStream[Any]", stream))
+            self._credit(stream, closed=True)
+
+    def finish(self, stream: UnaryStream | LaneStream[Any]) -> None:
         """The caller is done with `stream` (answered, failed, cancelled or timed out).
         A stream still open is reset, so the server stops working for nobody, and its
         late frames are still read (HPACK state, flow-control credit)."""
         if self._streams.pop(stream.id, None) is None:
             return
+        if not stream.unary:
+            self._long.discard(cast("LaneStream[Any]", stream))
         self._credit(stream, closed=True)
         connection = self._protocol.connection
         if self._closed_reason is None and not connection.is_closing():
@@ -374,15 +521,19 @@ class UnaryLane:
                 del self._abandoned[next(iter(self._abandoned))]
             connection.flush()
             connection._transport.write(
-                _frame_header(4, _RST_STREAM, 0, stream.id) + _CANCEL.to_bytes(4, "big")
+                frame_header(4, _RST_STREAM, 0, stream.id) + _CANCEL.to_bytes(4, "big")
             )
 
     # -- receiving ---------------------------------------------------------------
 
     def _feed_h2(self, data: bytes) -> None:
         self._h2_data_received(data)
+        # The frames may have opened the connection's send window (WINDOW_UPDATE,
+        # SETTINGS).
         if self._window_waiters:
             self._wake_window_waiters()
+        if self._blocked:
+            self._wake_blocked()
 
     def feed(self, data: bytes) -> None:
         """Everything the server sent: the lane's frames are handled here, the others
@@ -431,7 +582,10 @@ class UnaryLane:
             if stream is not None:
                 if flags & _PADDED:
                     payload = payload[1 : len(payload) - payload[0]]
-                stream.chunks.append(payload)
+                if stream.unary:
+                    cast(UnaryStream, stream).chunks.append(payload)
+                else:
+                    cast("LaneStream[Any]", stream).on_data(payload)
                 stream.unacked += flow_length
                 self._protocol.connection.last_data_received = time.monotonic()
             if self._unacked >= _CREDIT_AFTER or (
@@ -461,14 +615,22 @@ class UnaryLane:
         elif frame_type == _RST_STREAM:
             self._abandoned.pop(stream_id, None)
             if stream is not None:
-                del self._streams[stream_id]
+                self._release(stream)
                 code = int.from_bytes(payload[:4], "big")
-                _fail(stream, f"Stream reset by remote party, error_code: {code}")
-        # PRIORITY and WINDOW_UPDATE on a lane stream need nothing: its request was sent
-        # whole, and priorities are advisory.
+                stream.fail(f"Stream reset by remote party, error_code: {code}")
+        elif frame_type == _WINDOW_UPDATE and stream is not None and not stream.unary:
+            # A unary call's request was sent whole: only long-lived streams wait.
+            cast("LaneStream[Any]", stream).window_update(
+                int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+            )
+        # PRIORITY needs nothing: priorities are advisory.
 
     def _headers(
-        self, stream_id: int, stream: UnaryStream | None, block: bytes, end_stream: bool
+        self,
+        stream_id: int,
+        stream: UnaryStream | LaneStream[Any] | None,
+        block: bytes,
+        end_stream: bool,
     ) -> None:
         try:
             headers, mapping = self._decode(block)
@@ -480,6 +642,8 @@ class UnaryLane:
                 stream.headers, stream.header_map = headers, mapping
             else:
                 stream.trailers, stream.trailer_map = headers, mapping
+            if not stream.unary:
+                cast("LaneStream[Any]", stream).wake()
         if end_stream:
             self._ended(stream_id, stream)
 
@@ -512,24 +676,33 @@ class UnaryLane:
             self._decoded[block] = (*state, result)
         return result
 
-    def _ended(self, stream_id: int, stream: UnaryStream | None) -> None:
+    def _ended(self, stream_id: int, stream: UnaryStream | LaneStream[Any] | None) -> None:
         self._abandoned.pop(stream_id, None)
-        if stream is not None:
+        if stream is not None and not stream.unary:
+            long = cast("LaneStream[Any]", stream)
+            long.remote_ended = True
+            if long.local_ended:
+                self._release(long)
+            long.wake()
+        elif stream is not None:
+            stream = cast(UnaryStream, stream)
             del self._streams[stream_id]
             self._credit(stream, closed=True)
             if not stream.future.done():
                 stream.future.set_result(None)
 
-    def _credit(self, stream: UnaryStream | None, *, closed: bool = False) -> None:
+    def _credit(
+        self, stream: UnaryStream | LaneStream[Any] | None, *, closed: bool = False
+    ) -> None:
         # Give back receive window for the bytes consumed: the connection's once enough
         # has accumulated, a stream's only while it is open (a reply larger than its
         # window must not stall).
         frames = b""
         if self._unacked >= _CREDIT_AFTER:
-            frames += _frame_header(4, _WINDOW_UPDATE, 0, 0) + self._unacked.to_bytes(4, "big")
+            frames += frame_header(4, _WINDOW_UPDATE, 0, 0) + self._unacked.to_bytes(4, "big")
             self._unacked = 0
         if stream is not None and not closed and stream.unacked >= _CREDIT_AFTER:
-            frames += _frame_header(4, _WINDOW_UPDATE, 0, stream.id) + stream.unacked.to_bytes(
+            frames += frame_header(4, _WINDOW_UPDATE, 0, stream.id) + stream.unacked.to_bytes(
                 4, "big"
             )
             stream.unacked = 0
@@ -544,8 +717,9 @@ class UnaryLane:
             if not future.done():
                 future.set_exception(StreamTerminatedError(reason))
         streams, self._streams = self._streams, {}
+        self._long = set()
         for stream in streams.values():
-            _fail(stream, reason)
+            stream.fail(reason)
 
 
 def _fits_one_frame(h2: H2Connection, size: int) -> bool:
@@ -556,8 +730,3 @@ def _fits_one_frame(h2: H2Connection, size: int) -> bool:
 def _time_out(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
-
-
-def _fail(stream: UnaryStream, reason: str) -> None:
-    if not stream.future.done():
-        stream.future.set_exception(StreamTerminatedError(reason))
