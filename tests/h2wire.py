@@ -105,6 +105,19 @@ class Wire:
         assert stream is not None
         return stream
 
+    async def send_within_window(self, stream_id: int, data: bytes) -> None:
+        """Send `data` from the server as its send window allows, handing each frame to
+        the client: fails unless the client credits its receive window back."""
+        sent = 0
+        while sent < len(data):
+            window = self.server.local_flow_control_window(stream_id)
+            assert window > 0, "the client did not give the receive window back"
+            chunk = min(window, self.server.max_outbound_frame_size, len(data) - sent)
+            self.server.send_data(stream_id, data[sent : sent + chunk])
+            sent += chunk
+            self.to_client()
+            await self.to_server()
+
     def reply(
         self,
         stream_id: int,

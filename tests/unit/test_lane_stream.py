@@ -222,15 +222,7 @@ async def test_large_replies_are_credited_back_as_they_arrive() -> None:
     _respond(wire, stream.id)
     message = bytes(range(256)) * 1000
     framed = _framed(message) * 3  # several times the 64 KiB receive windows
-    sent = 0
-    while sent < len(framed):
-        window = wire.server.local_flow_control_window(stream.id)
-        assert window > 0, "the client did not give the receive window back"
-        chunk = min(window, wire.server.max_outbound_frame_size, len(framed) - sent)
-        wire.server.send_data(stream.id, framed[sent : sent + chunk])
-        sent += chunk
-        wire.to_client()
-        await wire.to_server()
+    await wire.send_within_window(stream.id, framed)
     assert [await _recv(stream) for _ in range(3)] == [message] * 3
 
 

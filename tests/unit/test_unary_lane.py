@@ -78,15 +78,7 @@ async def test_large_reply_is_credited_back_so_it_does_not_stall() -> None:
     await wire.to_server()
     framed = b"\x00" + len(message).to_bytes(4, "big") + message
     wire.server.send_headers(stream.id, [(":status", "200"), ("content-type", "application/grpc")])
-    sent = 0
-    while sent < len(framed):
-        window = wire.server.local_flow_control_window(stream.id)
-        assert window > 0, "the client did not give the receive window back"
-        chunk = min(window, wire.server.max_outbound_frame_size, len(framed) - sent)
-        wire.server.send_data(stream.id, framed[sent : sent + chunk])
-        sent += chunk
-        wire.to_client()
-        await wire.to_server()
+    await wire.send_within_window(stream.id, framed)
     wire.server.send_headers(stream.id, [("grpc-status", "0")], end_stream=True)
     wire.to_client()
     await stream.future
