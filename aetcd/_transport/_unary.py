@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, cast
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.metadata import USER_AGENT, decode_grpc_message
-from grpclib.protocol import H2Protocol
+from grpclib.protocol import Connection, H2Protocol
 from h2.connection import H2Connection
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ __all__ = [
     "check_status",
     "encode_timeout",
     "fixed_headers",
-    "frame_header",
     "header_block",
 ]
 
@@ -90,8 +89,7 @@ _HTTP_TO_GRPC = {
 _STATUSES = {s.value: s for s in Status}
 
 
-def frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
-    """The 9-byte header of an HTTP/2 frame."""
+def _frame_header(length: int, frame_type: int, flags: int, stream_id: int) -> bytes:
     return length.to_bytes(3, "big") + bytes((frame_type, flags)) + stream_id.to_bytes(4, "big")
 
 
@@ -353,10 +351,7 @@ class UnaryLane:
         """Open a stream and send the call in one write. None when the call must take
         grpclib's full path instead. `reserved`: what `wait_for_window` returned."""
         self._reserved -= reserved
-        protocol = self._protocol
-        connection = protocol.connection
-        if self._closed_reason is not None or connection.is_closing():
-            raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+        connection = self._open_connection()
         h2 = connection._connection
         block = self._block(fixed, extra)
         size = len(data) + 5
@@ -364,7 +359,7 @@ class UnaryLane:
             not _fits_one_frame(h2, size)
             or len(block) > h2.max_outbound_frame_size
             or size > h2.outbound_flow_control_window
-            or len(self._streams) + len(h2.streams) >= h2.remote_settings.max_concurrent_streams
+            or not self._stream_slot_free(h2)
             or not connection.write_ready.is_set()
         ):
             return None
@@ -377,9 +372,9 @@ class UnaryLane:
         self._streams[stream_id] = stream
         connection.flush()  # anything h2 has queued goes first
         connection._transport.write(
-            frame_header(len(block), _HEADERS, _END_HEADERS, stream_id)
+            _frame_header(len(block), _HEADERS, _END_HEADERS, stream_id)
             + block
-            + frame_header(size, _DATA, _END_STREAM, stream_id)
+            + _frame_header(size, _DATA, _END_STREAM, stream_id)
             + b"\x00"
             + len(data).to_bytes(4, "big")
             + data
@@ -388,6 +383,17 @@ class UnaryLane:
         if self._window_waiters:
             self._wake_window_waiters()
         return stream
+
+    def _open_connection(self) -> Connection:
+        """grpclib's connection, or `StreamTerminatedError` if it is gone or going."""
+        connection = self._protocol.connection
+        if self._closed_reason is not None or connection.is_closing():
+            raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+        return connection
+
+    def _stream_slot_free(self, h2: H2Connection) -> bool:
+        # The server's limit counts the lane's streams and grpclib's alike.
+        return len(self._streams) + len(h2.streams) < h2.remote_settings.max_concurrent_streams
 
     def _block(self, fixed: bytes, extra: tuple[tuple[str, str], ...]) -> bytes:
         if not extra:
@@ -410,20 +416,17 @@ class UnaryLane:
         """Whether a long-lived stream may be opened now (connection up, the server's
         stream limit not reached)."""
         connection = self._protocol.connection
-        h2 = connection._connection
         return (
             self._closed_reason is None
             and not connection.is_closing()
-            and len(self._streams) + len(h2.streams) < h2.remote_settings.max_concurrent_streams
+            and self._stream_slot_free(connection._connection)
         )
 
     def open_stream(
         self, stream: LaneStream[Any], fixed: bytes, extra: tuple[tuple[str, str], ...]
     ) -> None:
         """Open `stream` on the connection: send its request headers."""
-        connection = self._protocol.connection
-        if self._closed_reason is not None or connection.is_closing():
-            raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+        connection = self._open_connection()
         h2 = connection._connection
         block = self._block(fixed, extra)
         stream_id = h2.get_next_available_stream_id()
@@ -438,7 +441,7 @@ class UnaryLane:
         for start in range(0, len(block), limit):
             chunk = block[start : start + limit]
             flags = _END_HEADERS if start + limit >= len(block) else 0
-            frames += frame_header(len(chunk), frame_type, flags, stream_id) + chunk
+            frames += _frame_header(len(chunk), frame_type, flags, stream_id) + chunk
             frame_type = _CONTINUATION
         connection.flush()
         connection._transport.write(bytes(frames))
@@ -453,9 +456,7 @@ class UnaryLane:
                 raise stream.error
             if stream.local_ended:
                 raise StreamTerminatedError("the stream was already ended")
-            connection = self._protocol.connection
-            if self._closed_reason is not None or connection.is_closing():
-                raise StreamTerminatedError(self._closed_reason or "the connection is closing")
+            connection = self._open_connection()
             h2 = connection._connection
             room = min(
                 n - pos,
@@ -473,7 +474,7 @@ class UnaryLane:
             h2.outbound_flow_control_window -= room
             connection.flush()
             connection._transport.write(
-                frame_header(room, _DATA, _END_STREAM if last and end else 0, stream.id) + chunk
+                _frame_header(room, _DATA, _END_STREAM if last and end else 0, stream.id) + chunk
             )
             connection.data_send_process()
             if last:
@@ -499,21 +500,21 @@ class UnaryLane:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    def _release(self, stream: UnaryStream | LaneStream[Any]) -> None:
-        # A long-lived stream closed on both sides: nothing more will come for it.
-        if self._streams.pop(stream.id, None) is not None:
+    def _release(self, stream: UnaryStream | LaneStream[Any]) -> bool:
+        # Forget a stream (closed, reset or given up): False if it was already gone.
+        if self._streams.pop(stream.id, None) is None:
+            return False
+        if not stream.unary:
             self._long.discard(cast("LaneStream[Any]", stream))
-            self._credit(stream, closed=True)
+        self._credit(stream, closed=True)
+        return True
 
     def finish(self, stream: UnaryStream | LaneStream[Any]) -> None:
         """The caller is done with `stream` (answered, failed, cancelled or timed out).
         A stream still open is reset, so the server stops working for nobody, and its
         late frames are still read (HPACK state, flow-control credit)."""
-        if self._streams.pop(stream.id, None) is None:
+        if not self._release(stream):
             return
-        if not stream.unary:
-            self._long.discard(cast("LaneStream[Any]", stream))
-        self._credit(stream, closed=True)
         connection = self._protocol.connection
         if self._closed_reason is None and not connection.is_closing():
             self._abandoned[stream.id] = None
@@ -521,7 +522,7 @@ class UnaryLane:
                 del self._abandoned[next(iter(self._abandoned))]
             connection.flush()
             connection._transport.write(
-                frame_header(4, _RST_STREAM, 0, stream.id) + _CANCEL.to_bytes(4, "big")
+                _frame_header(4, _RST_STREAM, 0, stream.id) + _CANCEL.to_bytes(4, "big")
             )
 
     # -- receiving ---------------------------------------------------------------
@@ -686,8 +687,7 @@ class UnaryLane:
             long.wake()
         elif stream is not None:
             stream = cast(UnaryStream, stream)
-            del self._streams[stream_id]
-            self._credit(stream, closed=True)
+            self._release(stream)
             if not stream.future.done():
                 stream.future.set_result(None)
 
@@ -699,10 +699,10 @@ class UnaryLane:
         # window must not stall).
         frames = b""
         if self._unacked >= _CREDIT_AFTER:
-            frames += frame_header(4, _WINDOW_UPDATE, 0, 0) + self._unacked.to_bytes(4, "big")
+            frames += _frame_header(4, _WINDOW_UPDATE, 0, 0) + self._unacked.to_bytes(4, "big")
             self._unacked = 0
         if stream is not None and not closed and stream.unacked >= _CREDIT_AFTER:
-            frames += frame_header(4, _WINDOW_UPDATE, 0, stream.id) + stream.unacked.to_bytes(
+            frames += _frame_header(4, _WINDOW_UPDATE, 0, stream.id) + stream.unacked.to_bytes(
                 4, "big"
             )
             stream.unacked = 0
