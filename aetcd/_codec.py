@@ -24,6 +24,7 @@ from ._models import (
     PutResponse,
     ResponseHeader,
     TxnResponse,
+    new_key_value,
 )
 from ._wire import read_varint, signed64
 
@@ -125,6 +126,9 @@ def decode_key_value(data: bytes, pos: int, end: int) -> KeyValue:
             n = data[pos]
             if n < 0x80:
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two bytes: lengths below 16 KiB
+                n = (n & 0x7F) | data[pos + 1] << 7
+                pos += 2
             else:
                 n, pos = read_varint(data, pos)
             if tag == 0x0A:
@@ -133,12 +137,22 @@ def decode_key_value(data: bytes, pos: int, end: int) -> KeyValue:
                 value = data[pos : pos + n]
             pos += n
         elif tag == 0x18 or tag == 0x10 or tag == 0x20 or tag == 0x30:  # int64 2, 3, 4, 6
+            # Revisions are multi-byte varints: read inline here too (this loop is
+            # `read_varint` and `signed64` without the two calls and the tuple).
             n = data[pos]
-            if n < 0x80:
-                pos += 1
-            else:
-                n, pos = read_varint(data, pos)
-                n = signed64(n)
+            pos += 1
+            if n >= 0x80:
+                n &= 0x7F
+                shift = 7
+                while True:
+                    b = data[pos]
+                    pos += 1
+                    n |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                if n >= 0x8000000000000000:
+                    n -= 0x10000000000000000
             if tag == 0x18:
                 mod = n
             elif tag == 0x10:
@@ -149,7 +163,7 @@ def decode_key_value(data: bytes, pos: int, end: int) -> KeyValue:
                 lease = n
         else:
             pos = skip_field(data, pos, tag & 7)
-    return KeyValue(key, value, create, mod, version, lease)
+    return new_key_value(key, value, create, mod, version, lease)
 
 
 def _range(data: bytes, pos: int, end: int, fallback: ResponseHeader | None) -> GetResponse:
@@ -305,7 +319,7 @@ _EMPTY_KV = KeyValue(b"", b"", 0, 0, 0, 0)
 
 
 def decode_watch_response(data: bytes) -> WatchReply:
-    event_cls = _watch.Event
+    new_event = _watch.new_event
     event_type = _watch.EventType
     types = (event_type.PUT, event_type.DELETE)
     h: ResponseHeader | None = None
@@ -325,6 +339,9 @@ def decode_watch_response(data: bytes) -> WatchReply:
             n = data[pos]
             if n < 0x80:
                 pos += 1
+            elif data[pos + 1] < 0x80:  # two bytes: lengths below 16 KiB
+                n = (n & 0x7F) | data[pos + 1] << 7
+                pos += 2
             else:
                 n, pos = read_varint(data, pos)
             stop = pos + n
@@ -341,6 +358,9 @@ def decode_watch_response(data: bytes) -> WatchReply:
                     n = data[pos]
                     if n < 0x80:
                         pos += 1
+                    elif data[pos + 1] < 0x80:  # two bytes: lengths below 16 KiB
+                        n = (n & 0x7F) | data[pos + 1] << 7
+                        pos += 2
                     else:
                         n, pos = read_varint(data, pos)
                     if tag == 0x12:
@@ -356,7 +376,7 @@ def decode_watch_response(data: bytes) -> WatchReply:
             if prev is not None:
                 size += len(prev.key) + len(prev.value)
             # An unknown event type raises ValueError, as the generated enum did.
-            append(event_cls(types[kind] if kind < 2 else event_type(signed64(kind)), kv, prev))
+            append(new_event(types[kind] if kind < 2 else event_type(signed64(kind)), kv, prev))
             continue
         field, wt = tag >> 3, tag & 7
         if wt == 0 and 2 <= field <= 7 and field != 6:

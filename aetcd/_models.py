@@ -8,9 +8,9 @@ snake_case; absent optional messages are `None`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Union
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, Union
 
 from ._proto import etcdserverpb as pb
 from ._proto import mvccpb
@@ -28,6 +28,8 @@ __all__ = [
     "TxnResponse",
     "header",
     "key_value",
+    "new_key_value",
+    "slot_setters",
 ]
 
 
@@ -136,6 +138,37 @@ class TxnResponse:
 
 
 _EMPTY_HEADER = ResponseHeader(0, 0, 0, 0)
+
+
+def slot_setters(cls: type) -> tuple[Callable[[Any, Any], None], ...]:
+    """The slot setters of a frozen slotted dataclass's fields, in field order.
+
+    A frozen dataclass's `__init__` assigns every field with `object.__setattr__` by
+    name: about 1.4 µs for a `KeyValue`, a third of decoding a watch event. Calling the
+    slots' own setters builds the same frozen instance in 0.6 µs, so the decoders of
+    replies with many key-values (`_codec`) build them that way. Callers unpack the
+    tuple into one name per field, so a field added later fails at import time instead
+    of leaving a slot unset.
+    """
+    return tuple(getattr(cls, f.name).__set__ for f in fields(cls))
+
+
+_new = object.__new__
+_kv_key, _kv_value, _kv_create, _kv_mod, _kv_version, _kv_lease = slot_setters(KeyValue)
+
+
+def new_key_value(
+    key: bytes, value: bytes, create_revision: int, mod_revision: int, version: int, lease: int
+) -> KeyValue:
+    """`KeyValue(...)`, built through its slots (see `slot_setters`)."""
+    kv = _new(KeyValue)
+    _kv_key(kv, key)
+    _kv_value(kv, value)
+    _kv_create(kv, create_revision)
+    _kv_mod(kv, mod_revision)
+    _kv_version(kv, version)
+    _kv_lease(kv, lease)
+    return kv
 
 
 def header(h: pb.ResponseHeader | None) -> ResponseHeader:

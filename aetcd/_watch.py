@@ -95,7 +95,7 @@ from ._exceptions import (
     from_grpc_error,
 )
 from ._keys import ALL_KEYS, check_bool, check_revision, resolve_range
-from ._models import KeyValue, ResponseHeader, header
+from ._models import KeyValue, ResponseHeader, header, slot_setters
 from ._proto import etcdserverpb as pb
 from ._transport import CONNECTION_ERRORS, CallStream, EndpointConnection, Transport
 
@@ -169,6 +169,19 @@ class Event:
     def is_modify(self) -> bool:
         """A PUT that changed an existing key."""
         return self.type is EventType.PUT and self.kv.version > 1
+
+
+_new = object.__new__
+_event_type, _event_kv, _event_prev_kv = slot_setters(Event)
+
+
+def new_event(type: EventType, kv: KeyValue, prev_kv: KeyValue | None) -> Event:
+    """`Event(...)`, built through its slots (see `_models.slot_setters`)."""
+    event = _new(Event)
+    _event_type(event, type)
+    _event_kv(event, kv)
+    _event_prev_kv(event, prev_kv)
+    return event
 
 
 @dataclass(frozen=True, slots=True)

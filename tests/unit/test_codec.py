@@ -3,6 +3,8 @@ LeaseKeepAlive reply."""
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,10 +20,11 @@ from aetcd._models import (
     TxnResponse,
     header,
     key_value,
+    new_key_value,
 )
 from aetcd._proto import etcdserverpb as pb
 from aetcd._proto import mvccpb
-from aetcd._watch import Event, EventType
+from aetcd._watch import Event, EventType, new_event
 from aetcd._wire import encode_varint, read_varint
 
 i64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -304,3 +307,40 @@ def test_header_ids_are_not_taken_from_another_member() -> None:
     assert _codec.decode_header(b + a, len(b), len(b) + len(a)) == ResponseHeader(
         2**63 + 1, 2**64 - 1, 5, 2
     )
+
+
+@pytest.mark.parametrize("size", [127, 128, 16_383, 16_384, 2_097_152])
+def test_lengths_of_every_varint_width(size: int) -> None:
+    # Lengths of one, two and three or more bytes take different paths in the decoders
+    # (lengths of two bytes are read inline); the property tests above stay below 16 KiB.
+    kv = mvccpb.KeyValue(
+        key=b"k" * (size % 200),
+        value=b"v" * size,
+        create_revision=2**21,
+        mod_revision=2**35 + 3,
+        version=-(2**40),
+        lease=2**63 - 1,
+    )
+    events = [mvccpb.Event(kv=kv), mvccpb.Event(type=1, kv=kv, prev_kv=kv)]
+    watch = bytes(pb.WatchResponse(watch_id=2, events=events))
+    assert _codec.decode_watch_response(watch) == _watch_ref(pb.WatchResponse.parse(watch))
+    rng = bytes(pb.RangeResponse(kvs=[kv, kv], count=2))
+    assert _codec.decode_range_response(rng) == _ref(pb.RangeResponse.parse(rng))
+
+
+def test_results_built_through_their_slots_are_the_frozen_types() -> None:
+    # The decoders build KeyValue and Event without their __init__: what they build
+    # must be indistinguishable from a constructed one, frozen included.
+    kv = new_key_value(b"k", b"v", 1, 2, 3, 4)
+    assert type(kv) is KeyValue
+    assert kv == KeyValue(b"k", b"v", 1, 2, 3, 4)
+    assert hash(kv) == hash(KeyValue(b"k", b"v", 1, 2, 3, 4))
+    assert repr(kv) == repr(KeyValue(b"k", b"v", 1, 2, 3, 4))
+    event = new_event(EventType.DELETE, kv, None)
+    assert type(event) is Event
+    assert event == Event(EventType.DELETE, kv)
+    assert hash(event) == hash(Event(EventType.DELETE, kv))
+    with pytest.raises(FrozenInstanceError):
+        kv.value = b"w"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        event.prev_kv = kv  # type: ignore[misc]
