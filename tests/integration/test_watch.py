@@ -297,3 +297,34 @@ async def test_many_watches_share_one_stream(client: aetcd.Client, prefix: str) 
             await watch.cancel()
     assert mux.streams_opened == 1
     assert created < 20, f"creating {n} watches took {created:.1f} s"
+
+
+async def test_watches_of_the_same_keys_each_get_their_events(
+    client: aetcd.Client, prefix: str
+) -> None:
+    # Watches of the same keys on one stream get the same events from etcd, one reply
+    # after another (which the decoder shares); a watch with other options or another
+    # range must still get exactly its own.
+    async with (
+        client.watch(prefix, prefix=True) as a,
+        client.watch(prefix, prefix=True) as b,
+        client.watch(prefix, prefix=True, prev_kv=True) as c,
+        client.watch(prefix + "x", prefix=True) as d,
+    ):
+        await client.put(prefix + "k", "1")
+        await client.put(prefix + "k", "2")
+        await client.put(prefix + "x", "3")
+        await client.delete(prefix + "k")
+        got = [await collect_events(w, n) for w, n in ((a, 4), (b, 4), (c, 4), (d, 1))]
+    plain = [(e.type, e.kv.key, e.kv.value, e.prev_kv) for e in got[0]]
+    assert plain == [
+        (aetcd.EventType.PUT, (prefix + "k").encode(), b"1", None),
+        (aetcd.EventType.PUT, (prefix + "k").encode(), b"2", None),
+        (aetcd.EventType.PUT, (prefix + "x").encode(), b"3", None),
+        (aetcd.EventType.DELETE, (prefix + "k").encode(), b"", None),
+    ]
+    assert got[1] == got[0]
+    with_prev = [None if e.prev_kv is None else e.prev_kv.value for e in got[2]]
+    assert with_prev == [None, b"1", None, b"2"]
+    assert [e.kv for e in got[2]] == [e.kv for e in got[0]]
+    assert [e.kv.value for e in got[3]] == [b"3"]

@@ -344,3 +344,53 @@ def test_results_built_through_their_slots_are_the_frozen_types() -> None:
         kv.value = b"w"  # type: ignore[misc]
     with pytest.raises(FrozenInstanceError):
         event.prev_kv = kv  # type: ignore[misc]
+
+
+def _fanned_out(watch_ids: list[int], evs: list[mvccpb.Event]) -> list[bytes]:
+    return [bytes(pb.WatchResponse(watch_id=w, events=evs)) for w in watch_ids]
+
+
+def test_watches_of_the_same_keys_share_decoded_events() -> None:
+    # etcd sends the same events to every watch of the same keys, one reply after the
+    # other: the decoder reuses the (immutable) events of the reply before.
+    kv = mvccpb.KeyValue(key=b"k", value=b"v" * 300, mod_revision=7, version=2)
+    evs = [mvccpb.Event(kv=kv), mvccpb.Event(type=1, kv=kv)]
+    first, second, third = map(_codec.decode_watch_response, _fanned_out([1, 2, 3], evs))
+    for wire, got in zip(_fanned_out([1, 2, 3], evs), (first, second, third), strict=True):
+        assert got == _watch_ref(pb.WatchResponse.parse(wire))
+    assert all(a is b for a, b in zip(first.events, second.events, strict=True))
+    assert all(a is b for a, b in zip(first.events, third.events, strict=True))
+    # Each reply has its own list: changing one changes no later reply.
+    assert first.events is not second.events
+    second.events.clear()
+    fourth = _codec.decode_watch_response(_fanned_out([4], evs)[0])
+    assert fourth.events == first.events
+
+
+def test_shared_events_never_hide_the_fields_after_them() -> None:
+    # Events are remembered only when nothing follows them in the reply; a reply with
+    # the same events and then another field still has that field read.
+    kv = mvccpb.KeyValue(key=b"k", value=b"v", mod_revision=7, version=1)
+    plain, later = _fanned_out([1, 2], [mvccpb.Event(kv=kv)])
+    fragment = bytes([7 << 3, 1])  # fragment = true, after the events
+    reason = bytes([6 << 3 | 2, 2]) + b"no"  # cancel_reason = "no", after the events
+    replies = [plain, later + fragment, plain, later + reason, later + reason]
+    for wire in replies:
+        assert _codec.decode_watch_response(wire) == _watch_ref(pb.WatchResponse.parse(wire))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    evs=st.lists(events, min_size=1, max_size=3),
+    replies=st.lists(st.tuples(st.integers(0, 3), st.booleans(), st.booleans()), max_size=8),
+)
+def test_fanned_out_replies_decode_as_betterproto2_does(
+    evs: list[mvccpb.Event], replies: list[tuple[int, bool, bool]]
+) -> None:
+    # Any sequence of replies of a few watches, with the same or with no events, and
+    # other fields before or after them, decodes as betterproto2 parses each reply.
+    for watch_id, with_events, fragment in replies:
+        wire = bytes(pb.WatchResponse(watch_id=watch_id, events=evs if with_events else []))
+        if fragment:
+            wire += bytes([7 << 3, 1])
+        assert _codec.decode_watch_response(wire) == _watch_ref(pb.WatchResponse.parse(wire))
