@@ -174,7 +174,9 @@ def writer_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
-def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int, rate: int) -> Path:
+def profile_case(
+    endpoint: str, etcd_pid: int, case: str, count: int, conc: int, rate: int, fanout: int
+) -> Path:
     raw = DOT_BENCH / f"profile-{case}.txt"
     cmd = [
         str(PY_SPY),
@@ -206,6 +208,8 @@ def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int,
         "prefix": "b/",
         "value_size": 256,
     }
+    if case == "watch-fanout":  # `fanout` watches, each gets all `count` events
+        params["watchers"] = fanout
     if case == "watch-replay":
         params["start_revision"] = writer_result(start_writer(endpoint, count))["first_revision"]
     proc.stdin.write(json.dumps(params) + "\n" + json.dumps({"op": "exit"}) + "\n")
@@ -215,7 +219,7 @@ def profile_case(endpoint: str, etcd_pid: int, case: str, count: int, conc: int,
     for line in proc.stdout:
         if line.startswith("{"):
             msg = json.loads(line)
-            if "ready" in msg:  # watch-live: the watch is created, start writing
+            if "ready" in msg:  # watch-live/-fanout: the watches exist, start writing
                 writer = start_writer(endpoint, count)
             elif "result" in msg:
                 result = msg["result"]
@@ -237,6 +241,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20000, help="requests, or events to watch")
     ap.add_argument("--in-flight", type=int, default=64)
+    ap.add_argument("--fanout", type=int, default=16, help="watches in watch-fanout")
     ap.add_argument("--cases", default="put,range")
     ap.add_argument("--rate", type=int, default=250, help="samples per second")
     ap.add_argument("--top", type=int, default=25)
@@ -252,7 +257,13 @@ def main() -> int:
         for case in args.cases.split(","):
             server.member.etcdctl("del", "--prefix", "b/")
             raw = profile_case(
-                server.endpoint, server.member.pid, case, args.count, args.in_flight, args.rate
+                server.endpoint,
+                server.member.pid,
+                case,
+                args.count,
+                args.in_flight,
+                args.rate,
+                args.fanout,
             )
             where = "" if case.startswith("watch") else f" @{args.in_flight} in flight"
             print(f"\n### {case}{where}\n")
