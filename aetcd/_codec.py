@@ -324,16 +324,15 @@ _EMPTY_KV = KeyValue(b"", b"", 0, 0, 0, 0)
 # replies whose events are their last fields (as etcd writes them) are remembered, and
 # only up to _TAIL_MAX bytes. Comparing and remembering cost about 0.5 µs a reply, so
 # it is done only for a reply of another watch than the reply before (never while a
-# single watch's replies follow each other, which can hold no repeated events).
+# single watch's replies follow each other, which can hold no repeated events). One
+# tuple, replaced whole: clients on event loops in other threads may decode meanwhile.
 _last_watch_id = -1
-_tail_bytes = b""
-_tail_events: list[_watch.Event] = []
-_tail_size = 0
+_tail: tuple[bytes, list[_watch.Event], int] = (b"", [], 0)
 _TAIL_MAX = 1 << 20
 
 
 def decode_watch_response(data: bytes) -> WatchReply:
-    global _last_watch_id, _tail_bytes, _tail_events, _tail_size
+    global _last_watch_id, _tail
     new_event = _watch.new_event
     event_type = _watch.EventType
     types = (event_type.PUT, event_type.DELETE)
@@ -353,9 +352,10 @@ def decode_watch_response(data: bytes) -> WatchReply:
             tag, pos = read_varint(data, pos)
         if tag == 0x5A:  # events = 11: mvccpb.Event {type = 1; kv = 2; prev_kv = 3}
             if not events and watch_id != _last_watch_id and data[pos - 1] == 0x5A:
-                if end - pos + 1 == len(_tail_bytes) and data.endswith(_tail_bytes):
-                    events = _tail_events.copy()
-                    size = _tail_size
+                tail = _tail
+                if end - pos + 1 == len(tail[0]) and data.endswith(tail[0]):
+                    events = tail[1].copy()
+                    size = tail[2]
                     break
                 tail_start = pos - 1
             n = data[pos]
@@ -425,7 +425,7 @@ def decode_watch_response(data: bytes) -> WatchReply:
     _last_watch_id = watch_id
     if tail_start >= 0 and end - tail_start <= _TAIL_MAX:
         # The list handed out is a copy: whoever gets it may change it.
-        _tail_bytes, _tail_events, _tail_size = data[tail_start:], events.copy(), size
+        _tail = (data[tail_start:], events.copy(), size)
     return WatchReply(h, watch_id, created, canceled, compact, reason, fragment, events, size)
 
 

@@ -3,6 +3,8 @@ LeaseKeepAlive reply."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import FrozenInstanceError
 
 import pytest
@@ -394,3 +396,36 @@ def test_fanned_out_replies_decode_as_betterproto2_does(
         if fragment:
             wire += bytes([7 << 3, 1])
         assert _codec.decode_watch_response(wire) == _watch_ref(pb.WatchResponse.parse(wire))
+
+
+def test_shared_events_stay_right_with_clients_in_other_threads() -> None:
+    # Clients on event loops in different threads decode at the same time. The events
+    # remembered for sharing must be replaced whole: a thread that saw one reply's bytes
+    # with another reply's events would hand out the wrong events. Switching threads
+    # every microsecond makes such an interleaving certain to come up if it can.
+    kv1 = mvccpb.KeyValue(key=b"a", value=b"1", mod_revision=5, version=1)
+    kv2 = mvccpb.KeyValue(key=b"b", value=b"2", mod_revision=6, version=1)
+    wires = [
+        bytes(pb.WatchResponse(watch_id=i, events=[mvccpb.Event(kv=kv1 if i % 3 else kv2)]))
+        for i in range(12)
+    ]
+    want = [_watch_ref(pb.WatchResponse.parse(w)).events for w in wires]
+    wrong: list[int] = []
+
+    def decode_all() -> None:
+        for _ in range(3000):
+            for wire, events in zip(wires, want, strict=True):
+                if _codec.decode_watch_response(wire).events != events:
+                    wrong.append(1)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=decode_all) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong, f"{len(wrong)} replies decoded with another reply's events"
