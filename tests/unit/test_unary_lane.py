@@ -286,16 +286,25 @@ async def test_cached_header_decoding_follows_the_servers_table() -> None:
     assert seen == [("x-a", "1"), ("x-a", "1"), ("x-b", "2"), ("x-b", "2"), ("x-a", "1")]
 
 
-async def test_calls_wait_in_the_lane_for_the_connections_send_window() -> None:
+# One frame each: four such calls fill the 64 KiB connection send window.
+FRAME = b"x" * 16_000
+
+
+async def window_filled() -> tuple[Wire, list[Any]]:
+    """A lane whose connection send window four calls of one `FRAME` each used up,
+    and their streams."""
     wire = Wire()
     await wire.handshake()
-    data = b"x" * 16_000  # one frame each; four of them fill the 64 KiB connection window
-    first = [wire.send(data) for _ in range(4)]
-    assert wire.lane.window_short(data)
+    return wire, [wire.send(FRAME) for _ in range(4)]
+
+
+async def test_calls_wait_in_the_lane_for_the_connections_send_window() -> None:
+    wire, first = await window_filled()
+    assert wire.lane.window_short(FRAME)
 
     async def fifth() -> Any:
-        reserved = await wire.lane.wait_for_window(data, None)
-        return wire.send(data, reserved)
+        reserved = await wire.lane.wait_for_window(FRAME, None)
+        return wire.send(FRAME, reserved)
 
     waiting = asyncio.create_task(fifth())
     events = await wire.to_server()
@@ -313,12 +322,8 @@ async def test_calls_wait_in_the_lane_for_the_connections_send_window() -> None:
 
 
 async def test_calls_waiting_for_the_window_fail_when_the_connection_is_lost() -> None:
-    wire = Wire()
-    await wire.handshake()
-    data = b"x" * 16_000
-    for _ in range(4):
-        wire.send(data)
-    waiting = asyncio.create_task(wire.lane.wait_for_window(data, None))
+    wire, _ = await window_filled()
+    waiting = asyncio.create_task(wire.lane.wait_for_window(FRAME, None))
     await asyncio.sleep(0)
     wire.protocol.connection_lost(None)
     with pytest.raises(StreamTerminatedError):
@@ -328,10 +333,7 @@ async def test_calls_waiting_for_the_window_fail_when_the_connection_is_lost() -
 async def test_requests_larger_than_a_frame_never_wait_for_the_window() -> None:
     # They go grpclib's way, which splits them into frames as the window allows; waiting
     # for a window that takes them whole could wait forever.
-    wire = Wire()
-    await wire.handshake()
-    for _ in range(4):
-        wire.send(b"x" * 16_000)
+    wire, _ = await window_filled()
     assert not wire.lane.window_short(b"x" * 100_000)
 
 
@@ -339,15 +341,12 @@ async def test_a_woken_call_that_gives_up_passes_its_window_on() -> None:
     # Four calls fill the window; four more wait. The server gives back enough for three
     # of them; the first of those is cancelled before it could send: the bytes it was
     # promised must go to the fourth waiter, with no further frame from the server.
-    wire = Wire()
-    await wire.handshake()
-    data = b"x" * 16_000
-    first = [wire.send(data) for _ in range(4)]
+    wire, first = await window_filled()
     sent: list[Any] = []
 
     async def call() -> None:
-        reserved = await wire.lane.wait_for_window(data, None)
-        sent.append(wire.send(data, reserved))
+        reserved = await wire.lane.wait_for_window(FRAME, None)
+        sent.append(wire.send(FRAME, reserved))
 
     waiting = [asyncio.create_task(call()) for _ in range(4)]
     await wire.to_server()
@@ -361,11 +360,7 @@ async def test_a_woken_call_that_gives_up_passes_its_window_on() -> None:
 
 
 async def test_waiting_for_the_window_ends_at_the_deadline() -> None:
-    wire = Wire()
-    await wire.handshake()
-    data = b"x" * 16_000
-    for _ in range(4):
-        wire.send(data)
+    wire, _ = await window_filled()
     with pytest.raises(TimeoutError):
-        await wire.lane.wait_for_window(data, time.monotonic() + 0.05)
+        await wire.lane.wait_for_window(FRAME, time.monotonic() + 0.05)
     assert not wire.lane.window_short(b"")  # it left the queue
