@@ -43,6 +43,15 @@ async def _open(wire: Wire, **extra: str) -> LaneStream[bytes]:
     return stream
 
 
+async def _opened() -> tuple[Wire, LaneStream[bytes]]:
+    """A lane stream whose request the server has read."""
+    wire = Wire()
+    await wire.handshake()
+    stream = await _open(wire)
+    await wire.to_server()
+    return wire, stream
+
+
 def _respond(wire: Wire, stream_id: int) -> None:
     wire.server.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc")])
 
@@ -84,10 +93,7 @@ async def test_messages_both_ways_whole_batched_and_split_across_frames() -> Non
 
 
 async def test_error_status_in_trailers_after_messages() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     _respond(wire, stream.id)
     wire.server.send_data(stream.id, _framed(b"event"))
     wire.server.send_headers(
@@ -106,10 +112,7 @@ async def test_error_status_in_trailers_after_messages() -> None:
 
 
 async def test_trailers_only_error_fails_the_first_receive() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     wire.server.send_headers(
         stream.id,
         [
@@ -127,10 +130,7 @@ async def test_trailers_only_error_fails_the_first_receive() -> None:
 
 
 async def test_reset_by_the_server_after_delivering_what_arrived() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     _respond(wire, stream.id)
     wire.server.send_data(stream.id, _framed(b"last"))
     wire.server.reset_stream(stream.id, error_code=8)
@@ -147,10 +147,7 @@ async def test_reset_by_the_server_after_delivering_what_arrived() -> None:
 
 
 async def test_a_waiting_reader_fails_when_the_connection_is_lost() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     _respond(wire, stream.id)
     wire.to_client()
     reader = asyncio.ensure_future(stream.recv_message())
@@ -186,10 +183,7 @@ async def test_sending_waits_for_the_servers_stream_window() -> None:
 
 
 async def test_leaving_with_an_error_resets_the_stream_and_late_frames_are_absorbed() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     # The server answers, with headers it indexes, before it sees the reset.
     wire.server.send_headers(
         stream.id, [(":status", "200"), ("content-type", "application/grpc"), ("x-i", "v")]
@@ -215,10 +209,7 @@ async def test_leaving_with_an_error_resets_the_stream_and_late_frames_are_absor
 
 
 async def test_large_replies_are_credited_back_as_they_arrive() -> None:
-    wire = Wire()
-    await wire.handshake()
-    stream = await _open(wire)
-    await wire.to_server()
+    wire, stream = await _opened()
     _respond(wire, stream.id)
     message = bytes(range(256)) * 1000
     framed = _framed(message) * 3  # several times the 64 KiB receive windows
